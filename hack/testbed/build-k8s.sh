@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Builds the Kubernetes commands the test bed needs from the k8s.io/kubernetes Go module,
+# through the Go module proxy, with this machine's Go toolchain.
+#
+# Why a throwaway module: k8s.io/kubernetes requires its staging modules (k8s.io/api, ...) as
+# v0.0.0 with `replace` directives into its own tree, so `go install k8s.io/kubernetes/cmd/x@v`
+# is refused. A module of ours that requires k8s.io/kubernetes and replaces every staging
+# module with its published v0.Y.Z builds the same code.
+#
+# Everything lands in a cache outside the repository, keyed by version; a second run whose
+# binaries are all present does nothing.
+set -euo pipefail
+
+K8S_VERSION="${K8S_VERSION:-v1.34.4}"
+CACHE_ROOT="${KAUDIT_CACHE:-/var/cache/kaudit}"
+OUT="$CACHE_ROOT/kubernetes/$K8S_VERSION/bin"
+COMMANDS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kubeadm kube-proxy kubectl)
+
+have_all() {
+  local c
+  for c in "${COMMANDS[@]}"; do [[ -x "$OUT/$c" ]] || return 1; done
+}
+
+if have_all; then
+  echo "kubernetes $K8S_VERSION: cached in $OUT"
+  exit 0
+fi
+
+export GOMODCACHE="$CACHE_ROOT/go/mod"
+export GOCACHE="$CACHE_ROOT/go/build"
+export GOFLAGS="-mod=mod"
+export CGO_ENABLED=0
+export GOTOOLCHAIN=local
+
+work="$CACHE_ROOT/kubernetes/$K8S_VERSION/module"
+mkdir -p "$work" "$OUT"
+cd "$work"
+
+minor="${K8S_VERSION#v1.}"          # 34.4
+staging_version="v0.${minor}"       # v0.34.4
+
+# The staging list comes from k8s.io/kubernetes's own go.mod, so a new release that adds a
+# staging module needs no edit here.
+go mod download -json "k8s.io/kubernetes@$K8S_VERSION" >download.json
+gomod="$(python3 -c 'import json,sys; print(json.load(open("download.json"))["GoMod"])')"
+mapfile -t staging < <(grep -E '^\s*k8s\.io/[a-z0-9-]+ => \./staging/' "$gomod" | awk '{print $1}')
+if [[ ${#staging[@]} -eq 0 ]]; then
+  echo "build-k8s: no staging replace directives found in $gomod" >&2
+  exit 1
+fi
+
+{
+  echo "module kaudit.io/testbed/k8sbuild"
+  echo
+  echo "go 1.24"
+  echo
+  echo "require k8s.io/kubernetes $K8S_VERSION"
+  echo
+  echo "replace ("
+  for m in "${staging[@]}"; do echo "	$m => $m $staging_version"; done
+  echo ")"
+} >go.mod
+cat >tools.go <<'GO'
+//go:build tools
+
+package k8sbuild
+
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-proxy"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubernetes/cmd/kubeadm"
+	_ "k8s.io/kubernetes/cmd/kubelet"
+	_ "k8s.io/kubernetes/cmd/kubectl"
+)
+GO
+go mod tidy -e >/dev/null 2>&1 || true
+# tidy drops requirements only a build-tagged file needs on some Go versions; `go get` pins them.
+go get "k8s.io/kubernetes@$K8S_VERSION" >/dev/null
+
+# ldflags give the binaries a real version, so `kubeadm init` and `kubectl version` report it.
+pkg=k8s.io/component-base/version
+ldflags="-s -w -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=${minor%%.*} -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+ldflags="$ldflags -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION"
+started=$(date +%s)
+for c in "${COMMANDS[@]}"; do
+  [[ -x "$OUT/$c" ]] && continue
+  echo "build-k8s: building $c $K8S_VERSION"
+  go build -trimpath -ldflags "$ldflags" -o "$OUT/.$c.tmp" "k8s.io/kubernetes/cmd/$c"
+  mv "$OUT/.$c.tmp" "$OUT/$c"
+done
+echo "build-k8s: built ${COMMANDS[*]} in $(( $(date +%s) - started ))s into $OUT"
