@@ -26,6 +26,19 @@ if have_all; then
   exit 0
 fi
 
+# One build at a time: a second caller (install-deps while a background build runs) waits for
+# the first and then finds the binaries cached.
+mkdir -p "$OUT"
+exec 9>"$CACHE_ROOT/kubernetes/$K8S_VERSION/.build.lock"
+if ! flock -n 9; then
+  echo "build-k8s: another build of $K8S_VERSION is running; waiting for it"
+  flock 9
+fi
+if have_all; then
+  echo "kubernetes $K8S_VERSION: cached in $OUT"
+  exit 0
+fi
+
 export GOMODCACHE="$CACHE_ROOT/go/mod"
 export GOCACHE="$CACHE_ROOT/go/build"
 export GOFLAGS="-mod=mod"

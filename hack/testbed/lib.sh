@@ -1,0 +1,62 @@
+# Shared settings of the test-bed scripts (sourced, not run).
+#
+# Everything the bed makes lives under one state folder (KAUDIT_TESTBED, default
+# /var/lib/kaudit-testbed) and every log under $KAUDIT_TESTBED/logs, so `testbed-down` can
+# remove what it made and a failed CI run has one folder to look at.
+
+K8S_VERSION="${K8S_VERSION:-v1.34.4}"
+KAUDIT_CACHE="${KAUDIT_CACHE:-/var/cache/kaudit}"
+K8S_BIN="${K8S_BIN:-$KAUDIT_CACHE/kubernetes/$K8S_VERSION/bin}"
+KAUDIT_TESTBED="${KAUDIT_TESTBED:-/var/lib/kaudit-testbed}"
+LOG_DIR="${KAUDIT_TESTBED_LOGS:-$KAUDIT_TESTBED/logs}"
+
+log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+need_root() { [[ $(id -u) -eq 0 ]] || die "must run as root"; }
+
+need_k8s_bin() {
+  local c
+  for c in "$@"; do
+    [[ -x "$K8S_BIN/$c" ]] || die "$K8S_BIN/$c is missing: run 'make testbed-deps' (hack/testbed/install-deps.sh)"
+  done
+}
+
+# pid_alive PIDFILE: the process named in PIDFILE runs.
+pid_alive() {
+  [[ -s "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null
+}
+
+# stop_pid PIDFILE [NAME]: TERM the process in PIDFILE, wait up to 20 s, then KILL; remove the file.
+stop_pid() {
+  local file="$1" name="${2:-$(basename "$1" .pid)}" pid i
+  [[ -s "$file" ]] || { rm -f "$file"; return 0; }
+  pid="$(cat "$file")"
+  if kill -0 "$pid" 2>/dev/null; then
+    log "stopping $name (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 1 100); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.2
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+      log "$name (pid $pid) did not stop in 20 s: KILL"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  fi
+  rm -f "$file"
+}
+
+# wait_for SECONDS DESCRIPTION COMMAND...: poll COMMAND every 0.5 s until it succeeds.
+wait_for() {
+  local timeout="$1" what="$2" deadline
+  shift 2
+  deadline=$(( $(date +%s) + timeout ))
+  until "$@" >/dev/null 2>&1; do
+    if (( $(date +%s) >= deadline )); then
+      log "timed out after ${timeout}s waiting for $what"
+      return 1
+    fi
+    sleep 0.5
+  done
+}
