@@ -1,4 +1,4 @@
-"""Marks every test by the folder it lives in, so `-m unit`, `-m integration` and `-m e2e` select them."""
+"""Marks every test by its folder, so `-m unit`, `-m integration` and `-m e2e` select them."""
 
 from __future__ import annotations
 

@@ -1,0 +1,189 @@
+"""The AuditConfig file a user applies: defaults, and the errors a wrong file gets."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from kaudit.config import (
+    AuditConfigSpec,
+    ConfigError,
+    load_audit_config_text,
+)
+
+MINIMAL = """\
+apiVersion: kaudit.io/v1alpha1
+kind: AuditConfig
+metadata:
+  name: cluster
+"""
+
+
+def config_with_spec(spec: str) -> str:
+    return MINIMAL + "spec:\n" + textwrap.indent(textwrap.dedent(spec), "  ")
+
+
+def load_error(text: str) -> ConfigError:
+    with pytest.raises(ConfigError) as caught:
+        load_audit_config_text(text, source="auditconfig.yaml")
+    return caught.value
+
+
+def test_defaults_reproduce_the_seed_procedure() -> None:
+    spec = load_audit_config_text(MINIMAL, source="auditconfig.yaml").spec
+    assert spec.enabled is True
+    assert spec.policy.preset == "Recommended"
+    assert spec.log.path == "/var/log/audit/kube-apiserver-audit.log"
+    assert (spec.log.max_age, spec.log.max_backup, spec.log.max_size) == (30, 1, 100)
+    assert spec.log.format is None
+    assert spec.host_paths.policy_file == "/etc/kubernetes/audit-policy/apiserver-audit-policy.yaml"
+    assert spec.host_paths.log_dir == "/var/log/kubernetes/audit"
+    assert spec.host_paths.manifest == "/etc/kubernetes/manifests/kube-apiserver.yaml"
+    assert spec.host_paths.backup_dir == "/etc/kubernetes/tmp"
+    assert dict(spec.node_selector) == {"node-role.kubernetes.io/control-plane": ""}
+    assert spec.rollout.auto_rollback is True
+    assert spec == AuditConfigSpec()
+
+
+def test_every_log_option_is_read() -> None:
+    spec = load_audit_config_text(
+        config_with_spec(
+            """\
+            log:
+              path: /var/log/k8s-audit/audit.log
+              maxAge: 7
+              maxBackup: 3
+              maxSize: 50
+              format: legacy
+              compress: true
+              mode: batch
+              version: audit.k8s.io/v1
+              batch: {bufferSize: 100, maxSize: 10, maxWait: 5s, throttleEnable: true,
+                      throttleQPS: 10.5, throttleBurst: 15}
+              truncate: {enabled: true, maxBatchSize: 1000, maxEventSize: 2000}
+            """
+        ),
+        source="auditconfig.yaml",
+    ).spec
+    assert spec.log.max_age == 7
+    assert spec.log.format == "legacy"
+    assert spec.log.compress is True
+    assert spec.log.batch.max_wait == "5s"
+    assert spec.log.batch.throttle_qps == 10.5
+    assert spec.log.truncate.max_event_size == 2000
+
+
+def test_inline_rules_and_custom_rules_are_kept_as_written() -> None:
+    spec = load_audit_config_text(
+        config_with_spec(
+            """\
+            policy:
+              rules:
+                - level: Metadata
+              omitStages: [RequestReceived]
+              customRules:
+                - level: None
+                  users: [system:kube-proxy]
+            """
+        ),
+        source="auditconfig.yaml",
+    ).spec
+    assert spec.policy.preset is None
+    assert spec.policy.rules == ({"level": "Metadata"},)
+    assert spec.policy.omit_stages == ("RequestReceived",)
+    assert spec.policy.custom_rules == ({"level": "None", "users": ["system:kube-proxy"]},)
+
+
+def test_config_map_reference_defaults_namespace_and_key() -> None:
+    spec = load_audit_config_text(
+        config_with_spec("policy:\n  configMapRef: {name: audit-policy}\n"),
+        source="auditconfig.yaml",
+    ).spec
+    assert spec.policy.config_map_ref is not None
+    assert spec.policy.config_map_ref.namespace == "kaudit-system"
+    assert spec.policy.config_map_ref.key == "policy.yaml"
+    assert spec.policy.source_name == "configmap kaudit-system/audit-policy key policy.yaml"
+
+
+def test_two_policy_sources_are_refused() -> None:
+    error = load_error(config_with_spec("policy:\n  preset: Metadata\n  rules: [{level: None}]\n"))
+    assert error.field == "spec.policy"
+    assert "exactly one policy source" in str(error)
+    assert str(error).startswith("auditconfig.yaml: spec.policy: ")
+
+
+def test_empty_inline_rules_are_refused_like_kube_apiserver_does() -> None:
+    error = load_error(config_with_spec("policy:\n  rules: []\n"))
+    assert error.field == "spec.policy.rules"
+    assert "0 rules" in error.reason
+
+
+def test_a_name_other_than_cluster_is_refused() -> None:
+    error = load_error(MINIMAL.replace("name: cluster", "name: audit"))
+    assert error.field == "metadata.name"
+    assert "'cluster'" in error.reason
+
+
+def test_a_file_of_another_kind_is_refused() -> None:
+    error = load_error("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cluster}\n")
+    assert error.field == "apiVersion/kind"
+
+
+@pytest.mark.parametrize(
+    ("spec", "field", "reason"),
+    [
+        ("enabled: yes-please\n", "spec.enabled", "true or false"),
+        ("log: {maxAge: -1}\n", "spec.log.maxAge", "at least 0"),
+        ("log: {maxSize: '100'}\n", "spec.log.maxSize", "whole number"),
+        ("log: {format: yaml}\n", "spec.log.format", "json, legacy"),
+        ("log: {mode: async}\n", "spec.log.mode", "blocking"),
+        ("log: {path: relative/audit.log}\n", "spec.log.path", "absolute path"),
+        ("log: {path: /var/log/audit/}\n", "spec.log.path", "a file"),
+        ("log: {batch: {maxWait: soon}}\n", "spec.log.batch.maxWait", "Go duration"),
+        ("log: {maxage: 3}\n", "spec.log.maxage", "unknown field"),
+        (
+            "hostPaths: {backupDir: /etc/kubernetes/manifests/backups}\n",
+            "spec.hostPaths.backupDir",
+            "run it as a pod",
+        ),
+        (
+            "hostPaths: {policyFile: /etc/kubernetes/manifests/policy.yaml}\n",
+            "spec.hostPaths.policyFile",
+            "manifests folder",
+        ),
+        (
+            "hostPaths: {policyFile: /etc/kubernetes/pki/policy.yaml}\n",
+            "spec.hostPaths.policyFile",
+            "already uses",
+        ),
+        ("log: {path: /var/log/audit.log}\n", "spec.log.path", "already uses"),
+        ("log: {path: /etc/kubernetes/audit-policy/audit.log}\n", "spec.log.path", "must differ"),
+        (
+            "rollout: {healthTimeoutSeconds: 1}\n",
+            "spec.rollout.healthTimeoutSeconds",
+            "at least 10",
+        ),
+        ("nodeSelector: {'bad key!': ''}\n", "spec.nodeSelector", "label key"),
+        ("policy: {configMapRef: {key: p.yaml}}\n", "spec.policy.configMapRef.name", "required"),
+        ("colour: blue\n", "spec.colour", "unknown field"),
+    ],
+)
+def test_a_wrong_field_is_named_with_the_reason(spec: str, field: str, reason: str) -> None:
+    error = load_error(config_with_spec(spec))
+    assert error.field == field
+    assert reason in error.reason
+    assert str(error).startswith(f"auditconfig.yaml: {field}: ")
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("", "empty"),
+        ("apiVersion: [\n", "not valid YAML: line 2"),
+        (MINIMAL + "---\n" + MINIMAL, "one YAML document"),
+        ("- a\n- b\n", "mapping"),
+    ],
+)
+def test_text_that_is_not_one_auditconfig_document_is_refused(text: str, reason: str) -> None:
+    assert reason in str(load_error(text))
