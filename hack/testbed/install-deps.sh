@@ -58,4 +58,7 @@ fi
 # pyyaml is what the bed's helpers need to edit manifests without the project.
 python3 -c 'import yaml' 2>/dev/null || python3 -m pip install -q pyyaml
 
-if [[ "${KAUDIT_SKIP_K8S_BUILD:-}" != 1 ]]; then "$HERE/build-k8s.sh"; fi
+if [[ "${KAUDIT_SKIP_K8S_BUILD:-}" != 1 ]]; then
+  "$HERE/build-k8s.sh"
+  "$HERE/build-etcd.sh"
+fi

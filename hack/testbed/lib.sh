@@ -8,6 +8,8 @@ K8S_VERSION="${K8S_VERSION:-v1.34.4}"
 KAUDIT_CACHE="${KAUDIT_CACHE:-/var/cache/kaudit}"
 K8S_BIN="${K8S_BIN:-$KAUDIT_CACHE/kubernetes/$K8S_VERSION/bin}"
 KAUDIT_TESTBED="${KAUDIT_TESTBED:-/var/lib/kaudit-testbed}"
+ETCD_VERSION="${ETCD_VERSION:-v3.6.5}"
+ETCD_BUILT="$KAUDIT_CACHE/etcd/$ETCD_VERSION/bin/etcd"
 LOG_DIR="${KAUDIT_TESTBED_LOGS:-$KAUDIT_TESTBED/logs}"
 
 log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }

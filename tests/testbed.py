@@ -1,0 +1,124 @@
+"""Helpers shared by the integration and e2e fixtures: a handle on a running API server.
+
+The bed itself is made by the scripts in hack/testbed/ (so a person can start the same thing by
+hand); the fixtures only call them and wrap the result.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TESTBED_SCRIPTS = REPO_ROOT / "hack" / "testbed"
+K8S_VERSION = os.environ.get("K8S_VERSION", "v1.34.4")
+KAUDIT_CACHE = Path(os.environ.get("KAUDIT_CACHE", "/var/cache/kaudit"))
+K8S_BIN = Path(os.environ.get("K8S_BIN", str(KAUDIT_CACHE / "kubernetes" / K8S_VERSION / "bin")))
+
+
+def testbed_required() -> bool:
+    """In CI (or with KAUDIT_REQUIRE_TESTBED=1) a missing bed fails the run instead of skipping."""
+    return os.environ.get("CI") == "true" or os.environ.get("KAUDIT_REQUIRE_TESTBED") == "1"
+
+
+def skip_or_fail(reason: str) -> None:
+    if testbed_required():
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason)
+
+
+def check_bed_prerequisites(*binaries: str) -> None:
+    """Skip (or fail in CI) when this machine cannot run the bed at all."""
+    if os.geteuid() != 0:
+        skip_or_fail("the test bed needs root")
+    missing = [b for b in binaries if not (K8S_BIN / b).is_file()]
+    if missing:
+        skip_or_fail(f"{', '.join(missing)} not in {K8S_BIN}: run `make testbed-deps`")
+
+
+def run_script(*args: str, timeout: float) -> str:
+    """Run a hack/testbed script, returning stdout; its stderr (progress) goes to the test log."""
+    result = subprocess.run(
+        ["bash", str(TESTBED_SCRIPTS / args[0]), *args[1:]],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"{args[0]} {' '.join(args[1:])} failed ({result.returncode}):\n"
+            f"{result.stdout}\n{result.stderr}"
+        )
+    return result.stdout
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """A running API server: where it is, how to authenticate, and kubectl bound to it.
+
+    kubeconfig  the admin kubeconfig (system:masters)
+    server      the API server URL as the host reaches it
+    users       name -> kubeconfig path; tier 1 has "admin", "alice" (no groups) and
+                "bob" (group kaudit:testers); tier 2 has "admin"
+    """
+
+    kubeconfig: Path
+    server: str
+    users: dict[str, Path] = field(default_factory=dict)
+    kubectl_path: Path = K8S_BIN / "kubectl"
+
+    def kubectl(
+        self,
+        *args: str,
+        user: str = "admin",
+        input: str | None = None,  # noqa: A002 - same name as subprocess.run's
+        check: bool = True,
+        timeout: float = 60,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run kubectl against this server as `user`; raises with kubectl's stderr on failure."""
+        kubeconfig = self.users.get(user, self.kubeconfig) if user != "admin" else self.kubeconfig
+        result = subprocess.run(
+            [str(self.kubectl_path), f"--kubeconfig={kubeconfig}", *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"kubectl {' '.join(args)} failed ({result.returncode}): {result.stderr.strip()}"
+            )
+        return result
+
+    def kubectl_json(self, *args: str, user: str = "admin") -> Any:
+        """kubectl ... -o json, parsed."""
+        return json.loads(self.kubectl(*args, "-o", "json", user=user).stdout)
+
+    def apply(self, manifest: str, *extra: str) -> None:
+        """kubectl apply -f - with `manifest` (YAML or JSON text)."""
+        self.kubectl("apply", "-f", "-", *extra, input=manifest)
+
+    def env(self) -> dict[str, str]:
+        """os.environ plus KUBECONFIG and PATH for processes under test (the operator, kopf)."""
+        env = dict(os.environ)
+        env["KUBECONFIG"] = str(self.kubeconfig)
+        env["PATH"] = f"{self.kubectl_path.parent}{os.pathsep}{env.get('PATH', '')}"
+        return env
+
+
+def parse_env_lines(text: str) -> dict[str, str]:
+    """The `export NAME=VALUE` lines the scripts print, as a dict (PATH's $PATH left as is)."""
+    values: dict[str, str] = {}
+    for line in text.splitlines():
+        if line.startswith("export "):
+            name, _, value = line.removeprefix("export ").partition("=")
+            values[name] = value
+    return values
