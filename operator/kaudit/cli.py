@@ -1,0 +1,305 @@
+"""The `kaudit` command: check policies, preview manifest changes, and run a node's operations.
+
+Every failure a user can cause (a wrong argument, a bad or missing file) ends in one line on
+stderr, starting with "kaudit: ", and a non-zero exit: 1 for invalid input, 2 for usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import NoReturn, TextIO
+
+from kaudit import __version__
+from kaudit.config import AuditConfig, ConfigError, load_audit_config_text
+from kaudit.desired import DesiredState, desired_state
+from kaudit.host import (
+    HostError,
+    HostLayout,
+    apply_desired_state,
+    disable_audit_on_host,
+    host_status,
+    layout_for,
+    layout_from_state,
+)
+from kaudit.manifest import ManifestError, disable_audit, enable_audit
+from kaudit.policy import (
+    PolicyError,
+    PolicyProblem,
+    check_policy_text,
+    lint_policy,
+    parse_policy_text,
+    preset_names,
+    preset_policy,
+    render_policy,
+)
+
+EXIT_OK = 0
+EXIT_INVALID = 1
+EXIT_USAGE = 2
+
+
+class UserError(Exception):
+    """Something the user can fix; printed as one line."""
+
+
+# --- policy ------------------------------------------------------------------------------
+
+
+def _policy_validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    failed = False
+    for name in args.files:
+        problems = check_policy_text(_read_input(name), source=name)
+        errors = [p for p in problems if p.severity == "error"]
+        _print_problems(problems, err)
+        if errors:
+            failed = True
+        else:
+            print(f"{name}: valid", file=out)
+    return EXIT_INVALID if failed else EXIT_OK
+
+
+def _policy_lint(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    failed = False
+    for name in args.files:
+        text = _read_input(name)
+        problems = check_policy_text(text, source=name)
+        if any(p.severity == "error" for p in problems):
+            _print_problems(problems, err)
+            failed = True
+            continue
+        warnings = [*problems, *lint_policy(parse_policy_text(text, source=name), source=name)]
+        _print_problems(warnings, err, as_errors=args.strict)
+        if warnings and args.strict:
+            failed = True
+        elif not warnings:
+            print(f"{name}: no warnings", file=out)
+    return EXIT_INVALID if failed else EXIT_OK
+
+
+def _policy_preset(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if args.name not in preset_names():
+        raise UserError(f"unknown preset {args.name!r}; known presets: {', '.join(preset_names())}")
+    out.write(render_policy(preset_policy(args.name)))
+    return EXIT_OK
+
+
+def _print_problems(
+    problems: Sequence[PolicyProblem], err: TextIO, *, as_errors: bool = False
+) -> None:
+    for problem in problems:
+        severity = "error" if as_errors else problem.severity
+        print(f"{severity}: {problem}", file=err)
+
+
+# --- manifest ----------------------------------------------------------------------------
+
+
+def _manifest_render(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    original = _read_input(args.manifest)
+    if args.disable:
+        rendered = disable_audit(original, source=args.manifest)
+    else:
+        desired = _desired_from_args(args)
+        if desired.patch is None:
+            rendered = disable_audit(original, source=args.manifest)
+        else:
+            rendered = enable_audit(original, desired.patch, source=args.manifest)
+    if args.diff:
+        out.writelines(
+            difflib.unified_diff(
+                original.splitlines(keepends=True),
+                rendered.splitlines(keepends=True),
+                fromfile=f"{args.manifest} (now)",
+                tofile=f"{args.manifest} (kaudit)",
+            )
+        )
+    else:
+        out.write(rendered)
+    return EXIT_OK
+
+
+# --- node --------------------------------------------------------------------------------
+
+
+def _node_apply(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    desired = _desired_from_args(args)
+    result = apply_desired_state(layout_for(desired, root=Path(args.host_root)), desired)
+    _print_json(
+        {
+            "changed": result.changed,
+            "message": result.message,
+            "configHash": result.config_hash,
+            "manifestBackup": result.manifest_backup,
+            "policyBackup": result.policy_backup,
+        },
+        out,
+    )
+    return EXIT_OK
+
+
+def _node_disable(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    layout = _layout_for_args(args)
+    result = disable_audit_on_host(layout)
+    _print_json(
+        {
+            "changed": result.changed,
+            "message": result.message,
+            "manifestBackup": result.manifest_backup,
+            "policyBackup": result.policy_backup,
+        },
+        out,
+    )
+    return EXIT_OK
+
+
+def _node_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    _print_json(host_status(_layout_for_args(args)), out)
+    return EXIT_OK
+
+
+def _layout_for_args(args: argparse.Namespace) -> HostLayout:
+    root = Path(args.host_root)
+    if not args.config:
+        return layout_from_state(root=root)
+    spec = _load_config(args.config).spec
+    return HostLayout(root=root, paths=spec.host_paths, log_file_name=Path(spec.log.path).name)
+
+
+def _desired_from_args(args: argparse.Namespace) -> DesiredState:
+    config = _load_config(args.config)
+    return desired_state(config.spec, source=args.config, config_map_text=_policy_override(args))
+
+
+def _policy_override(args: argparse.Namespace) -> str | None:
+    name = getattr(args, "policy_file", None)
+    return _read_input(name) if name else None
+
+
+def _load_config(name: str) -> AuditConfig:
+    return load_audit_config_text(_read_input(name), source=name)
+
+
+def _print_json(data: object, out: TextIO) -> None:
+    json.dump(data, out, indent=2, sort_keys=True)
+    out.write("\n")
+
+
+def _read_input(name: str) -> str:
+    if name == "-":
+        return sys.stdin.read()
+    path = Path(name)
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        raise UserError(f"{name}: no such file") from None
+    except IsADirectoryError:
+        raise UserError(f"{name}: is a folder, not a file") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{name}: not UTF-8 text") from None
+    except OSError as error:
+        raise UserError(f"{name}: {error.strerror or error}") from None
+
+
+# --- parser ------------------------------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error as one line, without the usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"kaudit: {message} (see '{self.prog} --help')\n")
+
+
+Handler = Callable[[argparse.Namespace, TextIO, TextIO], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="kaudit",
+        description="Declarative, safe kube-apiserver audit logging for self-managed clusters.",
+    )
+    parser.add_argument("--version", action="version", version=f"kaudit {__version__}")
+    groups = parser.add_subparsers(dest="group", metavar="COMMAND", parser_class=_Parser)
+    groups.required = True
+
+    policy = groups.add_parser("policy", help="check audit policies and print presets")
+    policy_commands = policy.add_subparsers(dest="command", metavar="SUBCOMMAND")
+    policy_commands.required = True
+    validate = policy_commands.add_parser(
+        "validate",
+        help="check policy files with kube-apiserver's own rules (exit 1 when one is invalid)",
+    )
+    validate.add_argument("files", nargs="+", metavar="FILE", help="policy file, or - for stdin")
+    validate.set_defaults(handler=_policy_validate)
+    lint = policy_commands.add_parser(
+        "lint", help="warn about dead rules, recorded secret bodies, unknown groups"
+    )
+    lint.add_argument("files", nargs="+", metavar="FILE", help="policy file, or - for stdin")
+    lint.add_argument("--strict", action="store_true", help="treat warnings as errors (exit 1)")
+    lint.set_defaults(handler=_policy_lint)
+    preset = policy_commands.add_parser("preset", help="print a preset as a Policy document")
+    preset.add_argument("name", metavar="NAME", help=f"one of {', '.join(preset_names())}")
+    preset.set_defaults(handler=_policy_preset)
+
+    manifest = groups.add_parser("manifest", help="preview manifest changes (reads only)")
+    manifest_commands = manifest.add_subparsers(dest="command", metavar="SUBCOMMAND")
+    manifest_commands.required = True
+    render = manifest_commands.add_parser(
+        "render", help="print the kube-apiserver manifest as kaudit would write it"
+    )
+    render.add_argument("manifest", metavar="MANIFEST", help="kube-apiserver static-pod manifest")
+    render.add_argument("--config", help="AuditConfig YAML file (required unless --disable)")
+    render.add_argument("--policy-file", help="policy text for a spec.policy.configMapRef")
+    render.add_argument("--disable", action="store_true", help="print the manifest restored")
+    render.add_argument("--diff", action="store_true", help="print a unified diff instead")
+    render.set_defaults(handler=_manifest_render)
+
+    node = groups.add_parser("node", help="apply, disable or inspect audit logging on this host")
+    node_commands = node.add_subparsers(dest="command", metavar="SUBCOMMAND")
+    node_commands.required = True
+    host_root_help = "folder the host's / is at (default /)"
+    apply = node_commands.add_parser("apply", help="write the policy and patch the manifest")
+    apply.add_argument("--config", required=True, help="AuditConfig YAML file")
+    apply.add_argument("--policy-file", help="policy text for a spec.policy.configMapRef")
+    apply.add_argument("--host-root", default="/", help=host_root_help)
+    apply.set_defaults(handler=_node_apply)
+    disable = node_commands.add_parser(
+        "disable", help="remove kaudit's changes and restore what they replaced"
+    )
+    disable.add_argument("--config", help="AuditConfig whose host paths to use (default: recorded)")
+    disable.add_argument("--host-root", default="/", help=host_root_help)
+    disable.set_defaults(handler=_node_disable)
+    status = node_commands.add_parser("status", help="print what is applied, as JSON")
+    status.add_argument("--config", help="AuditConfig whose host paths to use (default: recorded)")
+    status.add_argument("--host-root", default="/", help=host_root_help)
+    status.set_defaults(handler=_node_status)
+    return parser
+
+
+def run(argv: Sequence[str], *, out: TextIO, err: TextIO) -> int:
+    """Run one command; returns the exit code. Tests call this; main() wraps it."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(list(argv))
+    except SystemExit as leaving:
+        return int(leaving.code or 0)
+    if args.group == "manifest" and not args.disable and not args.config:
+        print("kaudit: manifest render needs --config (or --disable)", file=err)
+        return EXIT_USAGE
+    handler: Handler = args.handler
+    try:
+        return handler(args, out, err)
+    except (UserError, ConfigError, PolicyError, ManifestError, HostError) as error:
+        for line in str(error).splitlines() or [type(error).__name__]:
+            print(f"kaudit: {line}", file=err)
+        return EXIT_INVALID
+
+
+def main() -> NoReturn:
+    sys.exit(run(sys.argv[1:], out=sys.stdout, err=sys.stderr))

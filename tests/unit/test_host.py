@@ -1,0 +1,272 @@
+"""Host operations under a temporary host root: what a node agent leaves on a control-plane host."""
+
+from __future__ import annotations
+
+import os
+import stat
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from kaudit.config import AuditConfigSpec, HostPathsSpec, LogSpec, load_audit_config_text
+from kaudit.desired import DesiredState, desired_state
+from kaudit.host import (
+    BACKUPS_KEPT,
+    HostError,
+    HostLayout,
+    apply_desired_state,
+    disable_audit_on_host,
+    host_status,
+    layout_for,
+    layout_from_state,
+    list_backups,
+)
+from kaudit.manifest import ManifestError
+from kaudit.yamltext import load_single_document
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+KUBEADM_MANIFEST = (FIXTURES / "kubeadm-kube-apiserver.yaml").read_text()
+
+
+def desired(spec: AuditConfigSpec | None = None) -> DesiredState:
+    return desired_state(spec or AuditConfigSpec(), source="test")
+
+
+class StepClock:
+    """A clock that moves one second per reading, so every backup gets its own name."""
+
+    def __init__(self) -> None:
+        self.moment = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        self.moment += timedelta(seconds=1)
+        return self.moment
+
+
+@pytest.fixture
+def host(tmp_path: Path) -> HostLayout:
+    layout = layout_for(desired(), root=tmp_path)
+    layout.manifest.parent.mkdir(parents=True)
+    layout.manifest.write_text(KUBEADM_MANIFEST)
+    layout.manifest.chmod(0o600)
+    return layout
+
+
+def files_under(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+
+
+def test_apply_writes_policy_and_patches_manifest_with_the_seed_flags(host: HostLayout) -> None:
+    state = desired()
+    result = apply_desired_state(host, state)
+    assert result.changed
+    manifest = host.manifest.read_text()
+    for flag in (
+        "--audit-log-maxage=30",
+        "--audit-log-maxbackup=1",
+        "--audit-log-maxsize=100",
+        "--audit-log-path=/var/log/audit/kube-apiserver-audit.log",
+        "--audit-policy-file=/etc/kubernetes/audit-policy/apiserver-audit-policy.yaml",
+    ):
+        assert manifest.count(flag) == 1
+    pod = load_single_document(manifest)
+    assert isinstance(pod, dict)
+    assert pod["metadata"]["annotations"]["kaudit.io/config-hash"] == state.config_hash
+    assert host.policy_file.read_text() == state.policy_text
+    assert host.log_dir.is_dir()
+
+
+def test_apply_leaves_only_the_manifest_in_the_manifests_folder(host: HostLayout) -> None:
+    apply_desired_state(host, desired())
+    # Any other file there, a backup or a temporary one, would be run by the kubelet.
+    assert os.listdir(host.manifest.parent) == ["kube-apiserver.yaml"]
+
+
+def test_apply_backs_up_the_manifest_first_outside_the_manifests_folder(host: HostLayout) -> None:
+    result = apply_desired_state(host, desired())
+    assert result.manifest_backup is not None
+    backup = Path(result.manifest_backup)
+    assert backup.parent == host.backup_dir
+    assert backup.read_text() == KUBEADM_MANIFEST
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o600
+
+
+def test_apply_keeps_the_manifest_permissions(host: HostLayout) -> None:
+    apply_desired_state(host, desired())
+    assert stat.S_IMODE(host.manifest.stat().st_mode) == 0o600
+
+
+def test_apply_twice_changes_nothing_the_second_time(host: HostLayout) -> None:
+    apply_desired_state(host, desired())
+    manifest_after_first = host.manifest.read_bytes()
+    second = apply_desired_state(host, desired())
+    assert not second.changed
+    assert host.manifest.read_bytes() == manifest_after_first
+    assert len(list_backups(host)) == 1
+
+
+def test_a_policy_only_change_rewrites_the_policy_and_the_hash_annotation(host: HostLayout) -> None:
+    apply_desired_state(host, desired())
+    before = host.manifest.read_text()
+    metadata_only = load_audit_config_text(
+        "apiVersion: kaudit.io/v1alpha1\nkind: AuditConfig\nmetadata: {name: cluster}\n"
+        "spec: {policy: {preset: Metadata}}\n",
+        source="test",
+    ).spec
+    new_state = desired(metadata_only)
+    result = apply_desired_state(host, new_state)
+    assert result.changed
+    after = host.manifest.read_text()
+    assert after != before
+    changed_lines = set(after.splitlines()) ^ set(before.splitlines())
+    assert all("kaudit.io/config-hash" in line for line in changed_lines)
+    assert host.policy_file.read_text() == new_state.policy_text
+    assert result.policy_backup is not None
+
+
+def test_disable_restores_the_manifest_byte_for_byte_and_removes_the_policy(
+    host: HostLayout,
+) -> None:
+    apply_desired_state(host, desired())
+    result = disable_audit_on_host(host)
+    assert result.changed
+    assert host.manifest.read_text() == KUBEADM_MANIFEST
+    assert not host.policy_file.exists()
+
+
+def test_disable_puts_back_a_policy_file_that_was_there_before_kaudit(host: HostLayout) -> None:
+    host.policy_file.parent.mkdir(parents=True)
+    host.policy_file.write_text("# the operator's own policy\n")
+    apply_desired_state(host, desired())
+    disable_audit_on_host(host)
+    assert host.policy_file.read_text() == "# the operator's own policy\n"
+
+
+def test_disable_works_after_a_restart_from_the_recorded_state_alone(tmp_path: Path) -> None:
+    custom = AuditConfigSpec(
+        host_paths=HostPathsSpec(
+            manifest="/srv/manifests/kube-apiserver.yaml",
+            policy_file="/srv/audit/policy.yaml",
+            log_dir="/srv/audit-logs",
+            backup_dir="/srv/backups",
+        ),
+        log=LogSpec(path="/var/log/k8s-audit/audit.log"),
+    )
+    state = desired(custom)
+    layout = layout_for(state, root=tmp_path)
+    layout.manifest.parent.mkdir(parents=True)
+    layout.manifest.write_text(KUBEADM_MANIFEST)
+    apply_desired_state(layout, state)
+    # A new process knows only the host root: the paths come from kaudit's state file.
+    recovered = layout_from_state(
+        root=tmp_path, default_paths=HostPathsSpec(backup_dir="/srv/backups")
+    )
+    assert recovered.paths == custom.host_paths
+    assert recovered.log_file_name == "audit.log"
+    disable_audit_on_host(recovered)
+    assert layout.manifest.read_text() == KUBEADM_MANIFEST
+    assert not layout.policy_file.exists()
+
+
+def test_disable_on_a_host_kaudit_never_touched_changes_nothing(host: HostLayout) -> None:
+    result = disable_audit_on_host(host)
+    assert not result.changed
+    assert host.manifest.read_text() == KUBEADM_MANIFEST
+    assert not host.backup_dir.exists()
+
+
+def test_only_the_newest_backups_are_kept(host: HostLayout) -> None:
+    clock = StepClock()
+    (host.backup_dir).mkdir(parents=True)
+    kubeadm_backup = host.backup_dir / "kubeadm-backup-manifests-2026"
+    kubeadm_backup.write_text("kubeadm's own")
+    for max_age in range(1, BACKUPS_KEPT + 5):
+        apply_desired_state(
+            host, desired(AuditConfigSpec(log=LogSpec(max_age=max_age))), clock=clock
+        )
+    backups = list_backups(host)
+    assert len(backups) == BACKUPS_KEPT
+    assert "--audit-log-maxage=13" in backups[-1].read_text()
+    assert kubeadm_backup.read_text() == "kubeadm's own"
+
+
+def test_a_missing_manifest_is_an_error_and_nothing_is_written(tmp_path: Path) -> None:
+    layout = layout_for(desired(), root=tmp_path)
+    with pytest.raises(HostError, match="kube-apiserver manifest not found"):
+        apply_desired_state(layout, desired())
+    assert files_under(tmp_path) == []
+
+
+def test_an_unparseable_manifest_is_an_error_and_nothing_is_written(host: HostLayout) -> None:
+    host.manifest.write_text("apiVersion: v1\nkind: Pod\nspec: [unclosed\n")
+    with pytest.raises(ManifestError):
+        apply_desired_state(host, desired())
+    assert files_under(host.root) == ["etc/kubernetes/manifests/kube-apiserver.yaml"]
+
+
+def test_an_unwritable_backup_folder_stops_before_any_change(host: HostLayout) -> None:
+    # A file where the backup folder should be: mkdir fails the way a read-only disk does.
+    host.backup_dir.parent.mkdir(parents=True, exist_ok=True)
+    host.backup_dir.write_text("not a folder")
+    with pytest.raises(HostError) as caught:
+        apply_desired_state(host, desired())
+    assert str(host.backup_dir) in str(caught.value)
+    assert host.manifest.read_text() == KUBEADM_MANIFEST
+    assert not host.policy_file.exists()
+
+
+def test_a_failed_manifest_write_puts_the_previous_policy_back(host: HostLayout) -> None:
+    host.policy_file.parent.mkdir(parents=True)
+    host.policy_file.write_text("# previous policy\n")
+    # The temporary file's name taken by a folder: the manifest write fails after the policy write.
+    (host.manifest.parent / ".kube-apiserver.yaml.kaudit-tmp").mkdir()
+    with pytest.raises(HostError) as caught:
+        apply_desired_state(host, desired())
+    assert str(host.manifest) in str(caught.value)
+    assert host.manifest.read_text() == KUBEADM_MANIFEST
+    assert host.policy_file.read_text() == "# previous policy\n"
+
+
+def test_a_backup_folder_linked_into_the_manifests_folder_is_refused(tmp_path: Path) -> None:
+    layout = layout_for(desired(), root=tmp_path)
+    layout.manifest.parent.mkdir(parents=True)
+    layout.manifest.write_text(KUBEADM_MANIFEST)
+    layout.backup_dir.parent.mkdir(parents=True, exist_ok=True)
+    layout.backup_dir.symlink_to(layout.manifest.parent)
+    with pytest.raises(HostError, match="second API server"):
+        apply_desired_state(layout, desired())
+    assert os.listdir(layout.manifest.parent) == ["kube-apiserver.yaml"]
+
+
+def test_crlf_manifest_survives_apply_and_disable_byte_for_byte(host: HostLayout) -> None:
+    crlf = KUBEADM_MANIFEST.replace("\n", "\r\n").encode()
+    host.manifest.write_bytes(crlf)
+    apply_desired_state(host, desired())
+    assert b"--audit-log-maxage=30\r\n" in host.manifest.read_bytes()
+    disable_audit_on_host(host)
+    assert host.manifest.read_bytes() == crlf
+
+
+def test_status_reports_what_is_applied_the_newest_backup_and_the_log(host: HostLayout) -> None:
+    state = desired()
+    result = apply_desired_state(host, state)
+    host.log_file.write_text('{"kind":"Event"}\n')
+    status = host_status(host)
+    assert status["manifest"]["auditEnabled"] is True
+    assert status["manifest"]["configHash"] == state.config_hash
+    assert status["appliedConfigHash"] == state.config_hash
+    assert status["inSync"] is True
+    assert status["newestBackup"]["path"] == result.manifest_backup
+    assert status["auditLog"]["exists"] is True
+    assert status["auditLog"]["sizeBytes"] == len('{"kind":"Event"}\n')
+    assert status["auditLog"]["lastWrite"] is not None
+    assert status["policyFile"]["writtenByKaudit"] is True
+
+
+def test_status_of_an_untouched_host_says_audit_is_off(host: HostLayout) -> None:
+    status = host_status(host)
+    assert status["manifest"]["auditEnabled"] is False
+    assert status["newestBackup"] is None
+    assert status["auditLog"]["exists"] is False
+    assert status["inSync"] is False
