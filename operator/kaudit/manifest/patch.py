@@ -282,7 +282,7 @@ def _volume_fields(volume: AuditVolume) -> dict[str, object]:
 
 def _ordered_like(fields: dict[str, object], reference: Node | None) -> dict[str, object]:
     """Fields in the key order of a sibling (kubeadm sorts keys; some files put name first)."""
-    if not isinstance(reference, MappingNode) or is_flow(reference):
+    if not isinstance(reference, MappingNode):
         return fields
     order = [str(key.value) for key, _ in reference.value]
     ordered = {key: fields[key] for key in order if key in fields}
