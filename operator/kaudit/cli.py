@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -206,6 +207,51 @@ def _read_input(name: str) -> str:
         raise UserError(f"{name}: {error.strerror or error}") from None
 
 
+# --- long-running roles ------------------------------------------------------------------
+
+
+def _controller(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    # Lazy: the offline commands (policy, manifest, node) never load kopf or the client.
+    from kaudit.roles import run_controller  # noqa: PLC0415
+
+    service = None
+    if args.webhook_service:
+        try:
+            namespaced, port = args.webhook_service.rsplit(":", 1)
+            namespace, name = namespaced.split("/", 1)
+            service = (namespace, name, int(port))
+        except ValueError:
+            raise UserError(
+                f"--webhook-service {args.webhook_service!r}: expected NAMESPACE/NAME:PORT"
+            ) from None
+    run_controller(
+        kubeconfig=args.kubeconfig,
+        namespace=args.namespace,
+        webhook_port=args.webhook_port,
+        webhook_url_host=args.webhook_url_host,
+        webhook_service=service,
+        liveness=args.liveness,
+    )
+    return EXIT_OK
+
+
+def _agent(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from kaudit.roles import run_agent  # noqa: PLC0415
+
+    node_name = args.node_name or os.environ.get("NODE_NAME")
+    if not node_name:
+        raise UserError("agent needs --node-name or NODE_NAME (the downward API sets it)")
+    run_agent(
+        kubeconfig=args.kubeconfig,
+        node_name=node_name,
+        host_root=args.host_root,
+        namespace=args.namespace,
+        readyz_url=args.readyz_url,
+        liveness=args.liveness,
+    )
+    return EXIT_OK
+
+
 # --- parser ------------------------------------------------------------------------------
 
 
@@ -279,7 +325,37 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--config", help="AuditConfig whose host paths to use (default: recorded)")
     status.add_argument("--host-root", default="/", help=host_root_help)
     status.set_defaults(handler=_node_status)
+
+    controller = groups.add_parser(
+        "controller", help="run the cluster-level controller and admission webhook"
+    )
+    _add_cluster_options(controller)
+    controller.add_argument(
+        "--webhook-service",
+        help="NAMESPACE/NAME:PORT of the Service the API server calls the webhook through",
+    )
+    controller.add_argument(
+        "--webhook-url-host",
+        help="call the webhook at https://HOST:PORT instead (an API server outside the cluster)",
+    )
+    controller.add_argument("--webhook-port", type=int, default=8443, help="port to serve on")
+    controller.set_defaults(handler=_controller)
+
+    agent = groups.add_parser("agent", help="run the node agent for one control-plane node")
+    _add_cluster_options(agent)
+    agent.add_argument("--node-name", help="this node's name (default $NODE_NAME)")
+    agent.add_argument("--host-root", default="/", help=host_root_help)
+    agent.add_argument("--readyz-url", help="the local API server's /readyz (default: derived)")
+    agent.set_defaults(handler=_agent)
     return parser
+
+
+def _add_cluster_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--kubeconfig", help="kubeconfig file (default: in-cluster)")
+    parser.add_argument("--namespace", default="kaudit-system", help="kaudit's namespace")
+    parser.add_argument(
+        "--liveness", help="serve a liveness endpoint, e.g. http://0.0.0.0:8080/healthz"
+    )
 
 
 def run(argv: Sequence[str], *, out: TextIO, err: TextIO) -> int:

@@ -233,6 +233,94 @@ def disable_audit_on_host(layout: HostLayout, *, clock: Clock = utc_now) -> Appl
     )
 
 
+@dataclass(frozen=True, kw_only=True)
+class HostSnapshot:
+    """The two files a change touches, as they were just before it: what a rollback restores."""
+
+    manifest_text: str
+    policy_text: str | None
+
+
+def snapshot_host(layout: HostLayout) -> HostSnapshot:
+    return HostSnapshot(
+        manifest_text=_read_text(layout.manifest, what="kube-apiserver manifest"),
+        policy_text=_read_optional_text(layout.policy_file),
+    )
+
+
+def restore_snapshot(
+    layout: HostLayout, snapshot: HostSnapshot, *, clock: Clock = utc_now
+) -> str | None:
+    """Put the manifest and policy back as they were; the failed manifest is kept as a backup.
+
+    The policy goes back first: the restored manifest may name it, and the kubelet may start
+    the API server from the restored manifest the moment it is renamed into place.
+    """
+    _refuse_backups_in_manifests_folder(layout)
+    failed = _read_optional_text(layout.manifest)
+    failed_backup = None
+    if failed is not None and failed != snapshot.manifest_text:
+        failed_backup = _write_backup(
+            layout, layout.manifest, failed, _timestamp(clock()) + "-failed"
+        )
+    if _read_optional_text(layout.policy_file) != snapshot.policy_text:
+        _restore_optional_text(layout.policy_file, snapshot.policy_text)
+    if failed != snapshot.manifest_text:
+        write_file_atomically(layout.manifest, snapshot.manifest_text)
+    try:
+        restored_hash = inspect_manifest(
+            snapshot.manifest_text, source=str(layout.manifest)
+        ).config_hash
+    except ValueError:
+        restored_hash = None
+    _record_state(layout, config_hash=restored_hash, extra={"restoredAt": clock().isoformat()})
+    return str(failed_backup) if failed_backup else None
+
+
+PENDING_FILE_NAME: Final = "kaudit-pending-change.json"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PendingChange:
+    """A change written but not yet verified, kept on the host so a restarted agent can finish it
+    (verify) or undo it (restore the snapshot)."""
+
+    snapshot: HostSnapshot
+    target_hash: str | None
+    written_at: str
+
+
+def save_pending_change(layout: HostLayout, pending: PendingChange) -> None:
+    _make_dirs(layout.backup_dir, mode=0o700)
+    data = {
+        "manifestText": pending.snapshot.manifest_text,
+        "policyText": pending.snapshot.policy_text,
+        "targetHash": pending.target_hash,
+        "writtenAt": pending.written_at,
+    }
+    write_file_atomically(layout.backup_dir / PENDING_FILE_NAME, json.dumps(data) + "\n")
+
+
+def load_pending_change(layout: HostLayout) -> PendingChange | None:
+    path = layout.backup_dir / PENDING_FILE_NAME
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as error:
+        raise HostError(path=path, reason=f"unreadable pending change: {error}") from None
+    return PendingChange(
+        snapshot=HostSnapshot(manifest_text=data["manifestText"], policy_text=data["policyText"]),
+        target_hash=data.get("targetHash"),
+        written_at=str(data.get("writtenAt")),
+    )
+
+
+def clear_pending_change(layout: HostLayout) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        (layout.backup_dir / PENDING_FILE_NAME).unlink()
+
+
 def _policy_after_disable(current: str | None, before: object) -> str | None:
     if isinstance(before, dict):
         text = before.get("text")

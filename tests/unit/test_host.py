@@ -21,6 +21,8 @@ from kaudit.host import (
     layout_for,
     layout_from_state,
     list_backups,
+    restore_snapshot,
+    snapshot_host,
 )
 from kaudit.manifest import ManifestError
 from kaudit.yamltext import load_single_document
@@ -270,3 +272,26 @@ def test_status_of_an_untouched_host_says_audit_is_off(host: HostLayout) -> None
     assert status["newestBackup"] is None
     assert status["auditLog"]["exists"] is False
     assert status["inSync"] is False
+
+
+def test_restoring_a_snapshot_puts_both_files_back_and_keeps_the_failed_manifest(
+    host: HostLayout,
+) -> None:
+    host.policy_file.parent.mkdir(parents=True)
+    host.policy_file.write_text("# previous policy\n")
+    snapshot = snapshot_host(host)
+    apply_desired_state(host, desired())
+    failed_backup = restore_snapshot(host, snapshot)
+    assert host.manifest.read_text() == KUBEADM_MANIFEST
+    assert host.policy_file.read_text() == "# previous policy\n"
+    assert failed_backup is not None
+    assert "--audit-log-maxage=30" in Path(failed_backup).read_text()
+    assert os.listdir(host.manifest.parent) == ["kube-apiserver.yaml"]
+    assert host_status(host)["appliedConfigHash"] is None
+
+
+def test_restoring_a_snapshot_without_a_policy_removes_the_new_one(host: HostLayout) -> None:
+    snapshot = snapshot_host(host)
+    apply_desired_state(host, desired())
+    restore_snapshot(host, snapshot)
+    assert not host.policy_file.exists()

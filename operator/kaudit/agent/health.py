@@ -1,0 +1,191 @@
+"""Did the API server come back with the change, healthy and auditing?
+
+After a manifest write the kubelet stops the old kube-apiserver and starts a new one. The gate
+passes only when all of these hold:
+
+1. the mirror pod (kube-system/<static pod name>-<node>) carries the config hash annotation we
+   wrote, so the kubelet runs the new manifest and not the old one;
+2. its kube-apiserver container started after the write and is Ready;
+3. the node's API server answers /readyz with "ok";
+4. when auditing is on, the audit log file is written to after the write.
+
+A known kubelet bug can leave a static pod running the old manifest after a change
+(kubernetes/kubernetes#109596); the gate notices that the annotation does not move and the
+agent nudges the kubelet by writing the manifest again, instead of waiting forever.
+"""
+
+from __future__ import annotations
+
+import ssl
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from kaudit.manifest import ANNOTATION_CONFIG_HASH
+from kaudit.rollout import parse_time
+
+
+@dataclass(frozen=True, kw_only=True)
+class HealthExpectation:
+    config_hash: str | None
+    written_at: datetime
+    log_size_before: int | None
+    log_mtime_before: float | None
+    check_log: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class HealthObservation:
+    mirror_pod: Mapping[str, Any] | None
+    api_error: str | None
+    readyz_ok: bool
+    readyz_detail: str
+    log_size: int | None
+    log_mtime: float | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class HealthVerdict:
+    healthy: bool
+    steps: tuple[tuple[str, bool, str], ...]
+
+    @property
+    def first_failure(self) -> str:
+        for name, ok, detail in self.steps:
+            if not ok:
+                return f"{name}: {detail}"
+        return ""
+
+    @property
+    def annotation_moved(self) -> bool:
+        return bool(self.steps and self.steps[0][1])
+
+
+# Container start times have a one-second resolution in the API; a start in the same second
+# as the write still counts as after it.
+_CLOCK_SLACK = timedelta(seconds=1)
+
+
+def evaluate_health(observation: HealthObservation, expected: HealthExpectation) -> HealthVerdict:
+    """Which of the four steps hold, each with what was seen."""
+    steps: list[tuple[str, bool, str]] = []
+    pod = observation.mirror_pod
+    if pod is None:
+        detail = observation.api_error or "no mirror pod for kube-apiserver on this node yet"
+        steps.append(("mirror pod has the new config", False, detail))
+        steps.append(("kube-apiserver container restarted and Ready", False, "no mirror pod"))
+    else:
+        annotations = (pod.get("metadata") or {}).get("annotations") or {}
+        found = annotations.get(ANNOTATION_CONFIG_HASH)
+        steps.append(
+            (
+                "mirror pod has the new config",
+                found == expected.config_hash,
+                f"annotation {ANNOTATION_CONFIG_HASH}={found or '(none)'}, "
+                f"want {expected.config_hash or '(none)'}",
+            )
+        )
+        steps.append(_container_step(pod, expected.written_at))
+    steps.append(("/readyz answers ok", observation.readyz_ok, observation.readyz_detail))
+    if expected.check_log:
+        steps.append(_log_step(observation, expected))
+    return HealthVerdict(healthy=all(ok for _, ok, _ in steps), steps=tuple(steps))
+
+
+def _container_step(pod: Mapping[str, Any], written_at: datetime) -> tuple[str, bool, str]:
+    name = "kube-apiserver container restarted and Ready"
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    container = next(
+        (c for c in statuses if c.get("name") == "kube-apiserver"),
+        statuses[0] if len(statuses) == 1 else None,
+    )
+    if container is None:
+        return name, False, "no status for the kube-apiserver container yet"
+    running = (container.get("state") or {}).get("running") or {}
+    started = running.get("startedAt")
+    if not started:
+        waiting = (container.get("state") or {}).get("waiting") or {}
+        terminated = (container.get("state") or {}).get("terminated") or {}
+        why = waiting.get("reason") or terminated.get("reason") or "not running"
+        return name, False, f"container not running ({why})"
+    started_at = parse_time(started)
+    if started_at + _CLOCK_SLACK < written_at:
+        return name, False, f"container started at {started}, before the write"
+    if not container.get("ready"):
+        return name, False, f"container started at {started} but is not Ready"
+    return name, True, f"started at {started}, Ready"
+
+
+def _log_step(observation: HealthObservation, expected: HealthExpectation) -> tuple[str, bool, str]:
+    name = "audit log is written"
+    if observation.log_size is None or observation.log_mtime is None:
+        return name, False, "no audit log file yet"
+    grew = (
+        expected.log_size_before is None
+        or expected.log_mtime_before is None
+        or observation.log_mtime > expected.log_mtime_before
+        or observation.log_size != expected.log_size_before
+    )
+    written_after = observation.log_mtime >= expected.written_at.timestamp() - 1
+    if grew and written_after:
+        return name, True, f"{observation.log_size} bytes"
+    return name, False, f"no new audit events since the write ({observation.log_size} bytes)"
+
+
+# --- gathering (I/O) ---------------------------------------------------------------------
+
+
+def probe_readyz(url: str, *, ca_file: str | None, timeout: float = 5.0) -> tuple[bool, str]:
+    """GET /readyz; anonymous access to it is allowed by kube-apiserver's default RBAC."""
+    context = (
+        ssl.create_default_context(cafile=ca_file) if ca_file else ssl.create_default_context()
+    )
+    if not ca_file:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    try:
+        with urllib.request.urlopen(url, timeout=timeout, context=context) as response:
+            body = response.read(200).decode("utf-8", "replace").strip()
+            return response.status == 200 and body == "ok", f"HTTP {response.status} {body}"
+    except urllib.error.HTTPError as error:
+        return False, f"HTTP {error.code}"
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        return False, f"not answering ({reason})"
+
+
+def log_facts(path: Path) -> tuple[int | None, float | None]:
+    try:
+        info = path.stat()
+    except OSError:
+        return None, None
+    return info.st_size, info.st_mtime
+
+
+def tail_of_container_log(pod_log_root: Path, *, pod_name: str, lines: int = 12) -> str:
+    """The last lines the kube-apiserver container wrote, from the node's pod log folder.
+
+    The kubelet keeps them in /var/log/pods/<namespace>_<pod>_<uid>/<container>/<restart>.log
+    even after the API server crashed, which is when they matter.
+    """
+    try:
+        folders = [
+            p for p in pod_log_root.iterdir() if p.name.startswith(f"kube-system_{pod_name}_")
+        ]
+        logs = [log for folder in folders for log in (folder / "kube-apiserver").glob("*.log")]
+    except OSError:
+        return ""
+    if not logs:
+        return ""
+    newest = max(logs, key=lambda p: p.stat().st_mtime)
+    try:
+        text = newest.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    # CRI log lines: "<time> <stream> <tag> <message>"; keep the message.
+    messages = [line.split(" ", 3)[-1] for line in text.splitlines()[-lines:]]
+    return "\n".join(messages)

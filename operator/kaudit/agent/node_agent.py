@@ -1,0 +1,811 @@
+"""One control-plane node's agent: level-triggered reconcile of the host against the AuditConfig.
+
+Every pass reads the desired state fresh (the AuditConfig from the API, the node's labels) and
+the actual state from the host files, and converges: nothing here depends on having seen a
+particular event, so a missed watch event, a restart or a hand edit all end the same way.
+Passes run on every AuditConfig or ConfigMap event, on a host file change, and on a timer.
+
+The agent writes only its own entry in status.nodeStatuses (server-side apply, field manager
+kaudit-agent-<node>), so agents never overwrite each other.
+
+On a single-node cluster the API server the agent talks to is the one it restarts: every API
+call may fail for tens of seconds. Reads that fail end the pass (the next one retries); a
+status report that fails is kept and sent again later; the health gate polls until its timeout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+from kaudit.agent.health import (
+    HealthExpectation,
+    HealthObservation,
+    HealthVerdict,
+    evaluate_health,
+    log_facts,
+    probe_readyz,
+    tail_of_container_log,
+)
+from kaudit.config import (
+    AuditConfigSpec,
+    ConfigError,
+    audit_config_spec_from_data,
+)
+from kaudit.desired import DesiredState, desired_state
+from kaudit.host import (
+    HostError,
+    HostLayout,
+    HostSnapshot,
+    PendingChange,
+    apply_desired_state,
+    clear_pending_change,
+    host_status,
+    layout_for,
+    layout_from_state,
+    load_pending_change,
+    restore_snapshot,
+    save_pending_change,
+    snapshot_host,
+    write_file_atomically,
+)
+from kaudit.kube.api import KubeApi, KubeError
+from kaudit.kube.lease import RolloutLease
+from kaudit.manifest import ManifestError, enable_audit, inspect_manifest
+from kaudit.policy import PolicyError
+from kaudit.rollout import RolloutTarget, decide_turn, node_is_done, rollout_order
+from kaudit.status import NodePhase, NodeStatus
+from kaudit.yamltext import YamlTextError, load_single_document
+
+log = logging.getLogger("kaudit.agent")
+
+COMPONENT: Final = "kaudit-agent"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentSettings:
+    node_name: str
+    host_root: Path
+    namespace: str = "kaudit-system"
+    lease_name: str = "kaudit-rollout"
+    events_namespace: str = "default"
+    resync_seconds: float = 30.0
+    file_poll_seconds: float = 2.0
+    gate_poll_seconds: float = 2.0
+    ca_file: str | None = None
+    readyz_url: str | None = None
+    pod_log_root: Path | None = None
+
+    @property
+    def field_manager(self) -> str:
+        return f"kaudit-agent-{self.node_name}"
+
+
+@dataclass(kw_only=True)
+class Plan:
+    """What this pass wants for this node."""
+
+    generation: int | None
+    selected: bool
+    spec: AuditConfigSpec
+    desired: DesiredState | None
+    problem: str | None = None
+    body: Mapping[str, Any] | None = None
+    order: list[str] = field(default_factory=list)
+    statuses: dict[str, NodeStatus] = field(default_factory=dict)
+
+    @property
+    def target(self) -> RolloutTarget:
+        enabled = self.desired is not None and self.desired.enabled
+        return RolloutTarget(
+            generation=self.generation,
+            enabled=enabled,
+            config_hash=self.desired.config_hash if self.desired else None,
+        )
+
+
+class NodeAgent:
+    def __init__(
+        self,
+        api: KubeApi,
+        settings: AgentSettings,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.api = api
+        self.settings = settings
+        self.clock = clock
+        self.sleep = sleep
+        self.wake = threading.Event()
+        self.entry: NodeStatus = NodeStatus(nodeName=settings.node_name)
+        self.entry_dirty = False
+        self.entry_recovered = False
+
+    # --- the loop ------------------------------------------------------------------------
+
+    def run_forever(self, stop: threading.Event) -> None:
+        backoff = 1.0
+        while not stop.is_set():
+            try:
+                self.reconcile_once()
+                backoff = 1.0
+            except KubeError as error:
+                log.warning("Reconcile skipped: API not usable (%s)", error)
+                backoff = min(backoff * 2, 15.0)
+            except Exception:
+                log.exception("Reconcile failed")
+                backoff = min(backoff * 2, 15.0)
+            self._wait_for_cause(stop, backoff if backoff > 1.0 else None)
+
+    def _wait_for_cause(self, stop: threading.Event, backoff: float | None) -> None:
+        """Sleep until an event, a host file change, the resync timer or the backoff."""
+        deadline = time.monotonic() + (backoff or self.settings.resync_seconds)
+        fingerprint = self._host_fingerprint()
+        while not stop.is_set() and time.monotonic() < deadline:
+            if self.wake.wait(self.settings.file_poll_seconds):
+                self.wake.clear()
+                return
+            if self._host_fingerprint() != fingerprint:
+                log.info("Host files changed", extra={"node": self.settings.node_name})
+                return
+
+    def _host_fingerprint(self) -> tuple[object, ...]:
+        layout = self._layout_for(None)
+        facts: list[object] = []
+        for path in (layout.manifest, layout.policy_file):
+            try:
+                info = path.stat()
+                facts.append((info.st_mtime_ns, info.st_size, info.st_ino))
+            except OSError:
+                facts.append(None)
+        return tuple(facts)
+
+    # --- one pass ------------------------------------------------------------------------
+
+    def reconcile_once(self) -> None:
+        body = self.api.get_audit_config()
+        self._recover_entry(body)
+        plan = self._plan(body)
+        layout = self._layout_for(plan.desired)
+        self._finish_pending_change(plan, layout)
+        if body is None:
+            self._converge_without_config(layout)
+            return
+        if not plan.selected:
+            self._converge_unselected(plan, layout)
+            return
+        if plan.problem is not None or plan.desired is None:
+            self._report(
+                plan, self.entry.get("phase", "Pending"), plan.problem or "no desired state"
+            )
+            return
+        if self._host_matches(plan.desired, layout):
+            self._confirm(plan, layout)
+            return
+        self._change(plan, layout)
+
+    def _plan(self, body: Mapping[str, Any] | None) -> Plan:
+        spec = AuditConfigSpec()
+        if body is None:
+            return Plan(generation=None, selected=False, spec=spec, desired=None)
+        metadata = body.get("metadata") or {}
+        generation = metadata.get("generation")
+        deleting = bool(metadata.get("deletionTimestamp"))
+        try:
+            spec = audit_config_spec_from_data(body.get("spec") or {}, source="AuditConfig cluster")
+        except ConfigError as error:
+            return Plan(
+                generation=generation, selected=True, spec=spec, desired=None, problem=str(error)
+            )
+        node = self.api.get_node(self.settings.node_name)
+        labels = ((node or {}).get("metadata") or {}).get("labels") or {}
+        selected = node is not None and all(
+            labels.get(key) == value or (value == "" and key in labels)
+            for key, value in spec.node_selector.items()
+        )
+        statuses = {
+            entry.get("nodeName", ""): entry
+            for entry in ((body.get("status") or {}).get("nodeStatuses") or [])
+        }
+        plan = Plan(
+            generation=generation,
+            selected=selected,
+            spec=spec,
+            desired=None,
+            body=body,
+            statuses=statuses,
+        )
+        if deleting or not spec.enabled:
+            plan.desired = desired_state(replace(spec, enabled=False), source="AuditConfig cluster")
+        else:
+            try:
+                plan.desired = desired_state(
+                    spec,
+                    source="AuditConfig cluster",
+                    config_map_text=self._config_map_text(spec),
+                )
+            except (ConfigError, PolicyError) as error:
+                plan.problem = f"policy not applied: {error}"
+                plan.desired = None
+        if selected:
+            selector = ",".join(
+                f"{key}={value}" if value else key for key, value in spec.node_selector.items()
+            )
+            names = [
+                item["metadata"]["name"] for item in self.api.list_nodes(label_selector=selector)
+            ]
+            plan.order = rollout_order(names)
+        return plan
+
+    def _config_map_text(self, spec: AuditConfigSpec) -> str | None:
+        ref = spec.policy.config_map_ref
+        if ref is None:
+            return None
+        config_map = self.api.get_config_map(ref.namespace, ref.name)
+        data = (config_map or {}).get("data") or {}
+        if ref.key not in data:
+            raise ConfigError(
+                source="AuditConfig cluster",
+                field="spec.policy.configMapRef",
+                reason=f"ConfigMap {ref.namespace}/{ref.name} "
+                + ("has no key " + repr(ref.key) if config_map else "not found"),
+            )
+        return str(data[ref.key])
+
+    def _layout_for(self, desired: DesiredState | None) -> HostLayout:
+        if desired is not None:
+            return layout_for(desired, root=self.settings.host_root)
+        return layout_from_state(root=self.settings.host_root)
+
+    # --- states --------------------------------------------------------------------------
+
+    def _host_matches(self, desired: DesiredState, layout: HostLayout) -> bool:
+        try:
+            manifest_text = layout.manifest.read_text(encoding="utf-8")
+            state = inspect_manifest(manifest_text, source=str(layout.manifest))
+        except (OSError, ManifestError):
+            return False
+        if not desired.enabled:
+            return not state.managed
+        try:
+            policy = layout.policy_file.read_text(encoding="utf-8")
+        except OSError:
+            return False
+        return state.config_hash == desired.config_hash and policy == desired.policy_text
+
+    def _confirm(self, plan: Plan, layout: HostLayout) -> None:
+        """The host has the desired files: report Applied/Disabled once the API server agrees."""
+        assert plan.desired is not None
+        phase: NodePhase = "Applied" if plan.desired.enabled else "Disabled"
+        if (
+            self.entry.get("phase") == phase
+            and self.entry.get("configHash") == plan.desired.config_hash
+        ):
+            self._report(plan, phase, self.entry.get("message", ""), layout=layout)
+            self._release_lease_if_held()
+            return
+        verdict = self._observe_health(plan.desired, layout, written_at=None)
+        if verdict.healthy:
+            message = (
+                "audit logging is on; the API server restarted with the new configuration"
+                if plan.desired.enabled
+                else "audit logging is off"
+            )
+            self._report(plan, phase, message, layout=layout, config_hash=plan.desired.config_hash)
+            self._release_lease_if_held()
+        else:
+            self._report(plan, "Verifying", verdict.first_failure, layout=layout)
+
+    def _converge_without_config(self, layout: HostLayout) -> None:
+        """No AuditConfig: a host kaudit changed goes back to how it was."""
+        status = host_status(layout)
+        if status["manifest"].get("auditEnabled"):
+            log.info("No AuditConfig: disabling audit logging on this node")
+            plan = Plan(
+                generation=None,
+                selected=True,
+                spec=AuditConfigSpec(enabled=False),
+                desired=desired_state(AuditConfigSpec(enabled=False), source="no AuditConfig"),
+            )
+            self._change(plan, layout, report=False)
+
+    def _converge_unselected(self, plan: Plan, layout: HostLayout) -> None:
+        status = host_status(layout)
+        if status["manifest"].get("auditEnabled"):
+            plan.desired = desired_state(replace(plan.spec, enabled=False), source="unselected")
+            plan.selected = True
+            self._change(plan, layout, report=False)
+        self._remove_entry()
+
+    def _change(self, plan: Plan, layout: HostLayout, *, report: bool = True) -> None:
+        desired = plan.desired
+        assert desired is not None
+        target = plan.target
+        mine = plan.statuses.get(self.settings.node_name)
+        drift = node_is_done(mine, target)
+        decision = decide_turn(
+            me=self.settings.node_name,
+            order=plan.order,
+            statuses=plan.statuses,
+            target=target,
+            drift_only=drift or not report,
+        )
+        if not decision.may_start:
+            if report:
+                phase: NodePhase = self.entry.get("phase", "Pending")
+                if phase not in ("RolledBack", "Failed"):
+                    phase = "Pending"
+                self._report(plan, phase, decision.reason, layout=layout)
+            return
+        lease = self._lease(plan)
+        if not lease.try_acquire():
+            if report:
+                holder = lease.current_holder()
+                self._report(
+                    plan, "Pending", f"waiting for the rollout turn held by {holder}", layout=layout
+                )
+            return
+        try:
+            if drift:
+                self._event(
+                    plan,
+                    "DriftCorrected",
+                    f"node {self.settings.node_name}: the host no longer matched the AuditConfig "
+                    "(hand edit or kubeadm upgrade); writing it again",
+                    warning=True,
+                )
+            self._apply_and_verify(plan, layout, lease, report=report)
+        finally:
+            try:
+                lease.release()
+            except KubeError as error:
+                # It expires on its own; the next node waits at most its duration.
+                log.warning("Rollout turn not released: %s", error)
+
+    def _apply_and_verify(
+        self, plan: Plan, layout: HostLayout, lease: RolloutLease, *, report: bool
+    ) -> None:
+        desired = plan.desired
+        assert desired is not None
+        if report:
+            self._report(
+                plan, "Applying", "validating and writing the policy and manifest", layout=layout
+            )
+        try:
+            snapshot = snapshot_host(layout)
+            self._dry_run(desired, snapshot, layout)
+            written_at = self.clock()
+            save_pending_change(
+                layout,
+                PendingChange(
+                    snapshot=snapshot, target_hash=desired.config_hash, written_at=iso(written_at)
+                ),
+            )
+            result = apply_desired_state(layout, desired, clock=self.clock)
+        except (HostError, ManifestError, KubeError) as error:
+            clear_pending_change(layout)
+            self._fail(plan, layout, f"nothing was changed: {error}", rolled_back=False)
+            return
+        log.info(
+            "Wrote host files",
+            extra={"node": self.settings.node_name, "hash": desired.config_hash},
+        )
+        if not result.changed:
+            clear_pending_change(layout)
+            self._confirm(plan, layout)
+            return
+        if report:
+            self._report(plan, "Verifying", "waiting for the API server to restart", layout=layout)
+        self._gate(plan, layout, snapshot, written_at, lease, report=report)
+
+    def _gate(
+        self,
+        plan: Plan,
+        layout: HostLayout,
+        snapshot: HostSnapshot,
+        written_at: datetime,
+        lease: RolloutLease | None,
+        *,
+        report: bool,
+    ) -> None:
+        desired = plan.desired
+        assert desired is not None
+        verdict = self._wait_until_healthy(plan, layout, written_at, lease)
+        if verdict.healthy:
+            clear_pending_change(layout)
+            if report:
+                phase: NodePhase = "Applied" if desired.enabled else "Disabled"
+                self._report(
+                    plan,
+                    phase,
+                    "API server restarted healthy"
+                    + (" and is writing audit events" if desired.enabled else ""),
+                    layout=layout,
+                    config_hash=desired.config_hash,
+                )
+            return
+        reason = verdict.first_failure
+        logs = tail_of_container_log(self._pod_log_root(), pod_name=self._mirror_pod_name(layout))
+        if logs:
+            reason += "\nlast kube-apiserver log lines:\n" + logs
+        if not plan.spec.rollout.auto_rollback:
+            clear_pending_change(layout)
+            self._fail(
+                plan,
+                layout,
+                f"health check failed, autoRollback is off: {reason}",
+                rolled_back=False,
+            )
+            return
+        self._roll_back(plan, layout, snapshot, reason, lease)
+
+    def _roll_back(
+        self,
+        plan: Plan,
+        layout: HostLayout,
+        snapshot: HostSnapshot,
+        reason: str,
+        lease: RolloutLease | None,
+    ) -> None:
+        log.warning("Rolling back", extra={"node": self.settings.node_name, "reason": reason})
+        try:
+            restore_snapshot(layout, snapshot, clock=self.clock)
+        except (HostError, OSError) as error:
+            self._fail(
+                plan,
+                layout,
+                f"{reason}; restoring the backup failed too: {error}",
+                rolled_back=False,
+            )
+            return
+        clear_pending_change(layout)
+        restored_at = self.clock()
+        try:
+            restored_hash = inspect_manifest(snapshot.manifest_text, source="backup").config_hash
+        except ManifestError:
+            restored_hash = None
+        previous = DesiredState(
+            enabled=restored_hash is not None,
+            host_paths=layout.paths,
+            log_file_name=layout.log_file_name,
+        )
+        verdict = self._wait_until_healthy(
+            plan, layout, restored_at, lease, expect_hash=restored_hash, desired=previous
+        )
+        if verdict.healthy:
+            self._fail(plan, layout, f"rolled back: {reason}", rolled_back=True)
+        else:
+            self._fail(
+                plan,
+                layout,
+                f"{reason}; after restoring the backup the API server is still unhealthy: "
+                f"{verdict.first_failure}",
+                rolled_back=False,
+            )
+
+    def _finish_pending_change(self, plan: Plan, layout: HostLayout) -> None:
+        """A change written by a previous run of this agent that was never verified."""
+        try:
+            pending = load_pending_change(layout)
+        except HostError as error:
+            log.error("Ignoring pending change: %s", error)
+            return
+        if pending is None:
+            return
+        log.info("Found an unverified change from a previous run; verifying it now")
+        written_at = datetime.fromisoformat(pending.written_at.replace("Z", "+00:00"))
+        if plan.desired is None or plan.desired.config_hash != pending.target_hash:
+            plan = Plan(
+                generation=plan.generation,
+                selected=True,
+                spec=plan.spec,
+                desired=DesiredState(
+                    enabled=pending.target_hash is not None,
+                    host_paths=layout.paths,
+                    log_file_name=layout.log_file_name,
+                ),
+                statuses=plan.statuses,
+                order=plan.order,
+            )
+        self._gate(
+            plan, layout, pending.snapshot, written_at, None, report=plan.generation is not None
+        )
+
+    # --- health --------------------------------------------------------------------------
+
+    def _wait_until_healthy(
+        self,
+        plan: Plan,
+        layout: HostLayout,
+        written_at: datetime,
+        lease: RolloutLease | None,
+        *,
+        expect_hash: str | object | None = ...,
+        desired: DesiredState | None = None,
+    ) -> HealthVerdict:
+        desired = desired or plan.desired
+        assert desired is not None
+        want_hash = desired.config_hash if expect_hash is ... else expect_hash
+        timeout = plan.spec.rollout.health_timeout_seconds
+        deadline = time.monotonic() + timeout
+        size_before, mtime_before = log_facts(layout.log_file)
+        expected = HealthExpectation(
+            config_hash=want_hash if isinstance(want_hash, str) else None,
+            written_at=written_at,
+            log_size_before=size_before,
+            log_mtime_before=mtime_before,
+            check_log=desired.enabled,
+        )
+        nudged = False
+        verdict = self._observe_health(desired, layout, written_at=written_at, expected=expected)
+        while not verdict.healthy and time.monotonic() < deadline:
+            if (
+                not nudged
+                and not verdict.annotation_moved
+                and time.monotonic() > deadline - timeout / 2
+            ):
+                nudged = True
+                self._nudge_kubelet(layout)
+            if lease is not None:
+                with contextlib.suppress(KubeError):
+                    lease.renew()
+            self._flush_report()
+            self.sleep(self.settings.gate_poll_seconds)
+            verdict = self._observe_health(
+                desired, layout, written_at=written_at, expected=expected
+            )
+        log.info(
+            "Health gate %s",
+            "passed" if verdict.healthy else "failed",
+            extra={"node": self.settings.node_name, "steps": verdict.steps},
+        )
+        return verdict
+
+    def _observe_health(
+        self,
+        desired: DesiredState,
+        layout: HostLayout,
+        *,
+        written_at: datetime | None,
+        expected: HealthExpectation | None = None,
+    ) -> HealthVerdict:
+        if expected is None:
+            expected = HealthExpectation(
+                config_hash=desired.config_hash,
+                written_at=written_at or datetime.fromtimestamp(0, UTC),
+                log_size_before=None,
+                log_mtime_before=None,
+                check_log=desired.enabled,
+            )
+        pod: Mapping[str, Any] | None = None
+        api_error = None
+        try:
+            pod = self.api.get_pod("kube-system", self._mirror_pod_name(layout))
+        except KubeError as error:
+            api_error = f"API not answering: {error}"
+        readyz_ok, readyz_detail = probe_readyz(
+            self._readyz_url(layout), ca_file=self.settings.ca_file
+        )
+        size, mtime = log_facts(layout.log_file)
+        observation = HealthObservation(
+            mirror_pod=pod,
+            api_error=api_error,
+            readyz_ok=readyz_ok,
+            readyz_detail=readyz_detail,
+            log_size=size,
+            log_mtime=mtime,
+        )
+        return evaluate_health(observation, expected)
+
+    def _nudge_kubelet(self, layout: HostLayout) -> None:
+        """Write the manifest again (new inode): kubernetes/kubernetes#109596 workaround."""
+        try:
+            text = layout.manifest.read_text(encoding="utf-8")
+            write_file_atomically(layout.manifest, text)
+            log.warning("The kubelet had not restarted kube-apiserver; wrote the manifest again")
+        except (OSError, HostError) as error:
+            log.warning("Could not rewrite the manifest to nudge the kubelet: %s", error)
+
+    def _mirror_pod_name(self, layout: HostLayout) -> str:
+        name = "kube-apiserver"
+        try:
+            pod = load_single_document(layout.manifest.read_text(encoding="utf-8"))
+            if isinstance(pod, dict):
+                name = str((pod.get("metadata") or {}).get("name") or name)
+        except (OSError, YamlTextError):
+            pass
+        return f"{name}-{self.settings.node_name}"
+
+    def _readyz_url(self, layout: HostLayout) -> str:
+        if self.settings.readyz_url:
+            return self.settings.readyz_url
+        port = "6443"
+        host = "127.0.0.1"
+        try:
+            pod = load_single_document(layout.manifest.read_text(encoding="utf-8"))
+        except (OSError, YamlTextError):
+            pod = None
+        if isinstance(pod, dict):
+            for container in (pod.get("spec") or {}).get("containers") or []:
+                for item in [*(container.get("command") or []), *(container.get("args") or [])]:
+                    text = str(item)
+                    if text.startswith("--secure-port="):
+                        port = text.split("=", 1)[1]
+                    if text.startswith("--advertise-address="):
+                        host = text.split("=", 1)[1]
+        return f"https://{host}:{port}/readyz"
+
+    def _pod_log_root(self) -> Path:
+        return self.settings.pod_log_root or self.settings.host_root / "var/log/pods"
+
+    # --- dry run -------------------------------------------------------------------------
+
+    def _dry_run(self, desired: DesiredState, snapshot: HostSnapshot, layout: HostLayout) -> None:
+        """Let the API server validate the whole new pod before the kubelet ever sees it."""
+        if desired.patch is None:
+            return
+        new_text = enable_audit(snapshot.manifest_text, desired.patch, source=str(layout.manifest))
+        pod = load_single_document(new_text)
+        if not isinstance(pod, dict):
+            return
+        metadata = dict(pod.get("metadata") or {})
+        metadata["name"] = f"kaudit-dry-run-{self.settings.node_name}"[:63]
+        metadata["namespace"] = self.settings.namespace
+        metadata.pop("resourceVersion", None)
+        metadata.pop("uid", None)
+        pod = {
+            **pod,
+            "metadata": metadata,
+            "spec": {**(pod.get("spec") or {}), "nodeName": self.settings.node_name},
+        }
+        pod.pop("status", None)
+        self.api.dry_run_create_pod(self.settings.namespace, pod)
+
+    # --- status --------------------------------------------------------------------------
+
+    def _recover_entry(self, body: Mapping[str, Any] | None) -> None:
+        """After a restart, carry on from our last report (failure history included)."""
+        if self.entry_recovered or body is None:
+            return
+        self.entry_recovered = True
+        for entry in (body.get("status") or {}).get("nodeStatuses") or []:
+            if entry.get("nodeName") == self.settings.node_name:
+                self.entry = NodeStatus(**entry)  # type: ignore[typeddict-item]
+
+    def _report(
+        self,
+        plan: Plan,
+        phase: NodePhase,
+        message: str,
+        *,
+        layout: HostLayout | None = None,
+        config_hash: str | None = None,
+        failure: str | None = None,
+    ) -> None:
+        entry = dict(self.entry)
+        now = iso(self.clock())
+        if entry.get("phase") != phase:
+            entry["lastTransitionTime"] = now
+        entry["phase"] = phase
+        entry["message"] = message[:2000]
+        if plan.generation is not None:
+            entry["observedGeneration"] = plan.generation
+        if plan.desired is not None and plan.desired.config_hash:
+            entry["targetConfigHash"] = plan.desired.config_hash
+        else:
+            entry.pop("targetConfigHash", None)
+        if config_hash is not None or phase in ("Applied", "Disabled"):
+            if config_hash:
+                entry["configHash"] = config_hash
+            else:
+                entry.pop("configHash", None)
+        if failure is not None:
+            entry["lastFailedReason"] = failure[:2000]
+            entry["lastFailedTime"] = now
+            entry["failureCount"] = int(str(entry.get("failureCount") or 0)) + 1
+            if plan.desired is not None and plan.desired.config_hash:
+                entry["lastFailedConfigHash"] = plan.desired.config_hash
+        if layout is not None:
+            facts = host_status(layout)
+            backup = facts.get("newestBackup")
+            if backup:
+                entry["newestBackup"] = backup["path"]
+            audit_log = facts["auditLog"]
+            if audit_log["exists"]:
+                entry["auditLogSizeBytes"] = audit_log["sizeBytes"]
+                entry["auditLogLastWrite"] = audit_log["lastWrite"][:19] + "Z"
+        changed = entry != self.entry
+        self.entry = NodeStatus(**entry)  # type: ignore[typeddict-item]
+        if changed or self.entry_dirty:
+            if changed:
+                first_line = message.splitlines()[0] if message else ""
+                log.info("Node %s: %s: %s", self.settings.node_name, phase, first_line)
+            self.entry_dirty = True
+            self._flush_report()
+
+    def _flush_report(self) -> None:
+        if not self.entry_dirty:
+            return
+        try:
+            self.api.apply_audit_config_status(
+                {"nodeStatuses": [dict(self.entry)]}, field_manager=self.settings.field_manager
+            )
+            self.entry_dirty = False
+        except KubeError as error:
+            if error.not_found:
+                self.entry_dirty = False
+            else:
+                log.info("Status report deferred: %s", error)
+
+    def _remove_entry(self) -> None:
+        try:
+            self.api.apply_audit_config_status(
+                {"nodeStatuses": []}, field_manager=self.settings.field_manager
+            )
+        except KubeError as error:
+            if not error.not_found:
+                raise
+        self.entry = NodeStatus(nodeName=self.settings.node_name)
+
+    def _fail(self, plan: Plan, layout: HostLayout, reason: str, *, rolled_back: bool) -> None:
+        phase: NodePhase = "RolledBack" if rolled_back else "Failed"
+        self._report(plan, phase, reason, layout=layout, failure=reason)
+        self._event(plan, phase, f"node {self.settings.node_name}: {reason}", warning=True)
+
+    def _event(self, plan: Plan, reason: str, message: str, *, warning: bool) -> None:
+        if plan.body is None:
+            return
+        try:
+            self.api.record_event(
+                namespace=self.settings.events_namespace,
+                involved=plan.body,
+                reason=reason,
+                message=message,
+                warning=warning,
+                component=COMPONENT,
+            )
+        except KubeError as error:
+            log.warning("Event %s not recorded: %s", reason, error)
+
+    # --- lease ---------------------------------------------------------------------------
+
+    def _lease(self, plan: Plan) -> RolloutLease:
+        # Long enough to cover a whole health gate, so a live holder never loses its turn; a
+        # crashed holder's turn expires after it.
+        duration = plan.spec.rollout.health_timeout_seconds * 2 + 60
+        return RolloutLease(
+            self.api,
+            namespace=self.settings.namespace,
+            name=self.settings.lease_name,
+            holder=self.settings.node_name,
+            duration_seconds=duration,
+            clock=self.clock,
+        )
+
+    def _release_lease_if_held(self) -> None:
+        lease = RolloutLease(
+            self.api,
+            namespace=self.settings.namespace,
+            name=self.settings.lease_name,
+            holder=self.settings.node_name,
+            duration_seconds=60,
+            clock=self.clock,
+        )
+        with contextlib.suppress(KubeError):
+            lease.release()

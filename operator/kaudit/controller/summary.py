@@ -1,0 +1,150 @@
+"""The controller's part of the status: conditions, counts and Events from the nodes' entries.
+
+The controller owns these fields through server-side apply (field manager kaudit-controller);
+each agent owns its own nodeStatuses entry. Neither overwrites the other.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from kaudit.config import AuditConfigSpec, ConfigError, audit_config_spec_from_data
+from kaudit.desired import desired_state
+from kaudit.kube.api import KubeApi, KubeError
+from kaudit.policy import PolicyError
+from kaudit.rollout import rollout_order
+from kaudit.status import NodeStatus, Summary, Target, summarize
+
+log = logging.getLogger("kaudit.controller")
+
+FIELD_MANAGER: Final = "kaudit-controller"
+COMPONENT: Final = "kaudit-controller"
+EVENTS_NAMESPACE: Final = "default"
+# Node phases worth an Event from the controller. Agents record RolledBack, Failed and
+# DriftCorrected themselves (they know the details, and they work without the controller).
+_NODE_EVENTS: Final = {"Applied": "NodeApplied", "Disabled": "NodeDisabled"}
+
+
+def node_selector_string(spec: AuditConfigSpec) -> str:
+    return ",".join(f"{k}={v}" if v else k for k, v in spec.node_selector.items())
+
+
+def config_map_text(api: KubeApi, namespace: str, name: str, key: str) -> str | None:
+    config_map = api.get_config_map(namespace, name)
+    data = (config_map or {}).get("data") or {}
+    value = data.get(key)
+    return value if isinstance(value, str) else None
+
+
+def compute_summary(api: KubeApi, body: Mapping[str, Any]) -> tuple[Summary, dict[str, Any]]:
+    """The summary and the status fields the controller writes, for the object as it is now."""
+    metadata = body.get("metadata") or {}
+    generation = int(metadata.get("generation") or 0)
+    status = body.get("status") or {}
+    problem = None
+    spec = AuditConfigSpec()
+    config_hash = None
+    try:
+        spec = audit_config_spec_from_data(body.get("spec") or {}, source="AuditConfig cluster")
+        ref = spec.policy.config_map_ref
+        text = config_map_text(api, ref.namespace, ref.name, ref.key) if ref else None
+        if ref is not None and text is None:
+            problem = f"ConfigMap {ref.namespace}/{ref.name} key {ref.key} not found"
+        else:
+            deleting = bool(metadata.get("deletionTimestamp"))
+            wanted = spec if not deleting else AuditConfigSpec(enabled=False)
+            config_hash = desired_state(
+                wanted, source="AuditConfig cluster", config_map_text=text
+            ).config_hash
+    except (ConfigError, PolicyError) as error:
+        problem = str(error)
+    enabled = spec.enabled and not metadata.get("deletionTimestamp")
+    selected = rollout_order(
+        [item["metadata"]["name"] for item in api.list_nodes(node_selector_string(spec))]
+    )
+    summary = summarize(
+        target=Target(
+            generation=generation, enabled=enabled, config_hash=config_hash, policy_problem=problem
+        ),
+        selected_nodes=selected,
+        node_statuses=[NodeStatus(**e) for e in status.get("nodeStatuses") or []],  # type: ignore[typeddict-item]
+        previous=status.get("conditions") or [],
+        now=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+    fields: dict[str, Any] = {
+        "observedGeneration": generation,
+        "phase": summary.phase,
+        "message": summary.message,
+        "nodesReady": summary.nodes_ready,
+        "policySource": spec.policy.source_name,
+        "rolloutOrder": selected,
+        "conditions": [dict(c) for c in summary.conditions],
+    }
+    if config_hash:
+        fields["targetConfigHash"] = config_hash
+    return summary, fields
+
+
+def refresh_status(api: KubeApi, body: Mapping[str, Any]) -> Summary:
+    """Write the summary when it differs from what the object shows; record Events."""
+    summary, fields = compute_summary(api, body)
+    status = body.get("status") or {}
+    current = {key: status.get(key) for key in fields}
+    if current != fields:
+        api.apply_audit_config_status(fields, field_manager=FIELD_MANAGER)
+        if status.get("phase") != summary.phase:
+            _record(
+                api,
+                body,
+                f"AuditConfig{summary.phase}",
+                summary.message,
+                summary.phase == "Degraded",
+            )
+    return summary
+
+
+def record_node_transitions(
+    api: KubeApi, body: Mapping[str, Any], previous: Mapping[str, str]
+) -> dict[str, str]:
+    """Events for node phases that changed since the last seen body; returns the new phases."""
+    phases: dict[str, str] = {}
+    for entry in (body.get("status") or {}).get("nodeStatuses") or []:
+        name, phase = entry.get("nodeName"), entry.get("phase")
+        if not name or not phase:
+            continue
+        phases[name] = phase
+        if previous.get(name) != phase and phase in _NODE_EVENTS and name in previous:
+            _record(
+                api, body, _NODE_EVENTS[phase], f"node {name}: {entry.get('message', phase)}", False
+            )
+    return phases
+
+
+def nodes_still_enabled(api: KubeApi, body: Mapping[str, Any]) -> list[str]:
+    """Selected nodes whose agent has not yet reported audit logging off."""
+    try:
+        spec = audit_config_spec_from_data(body.get("spec") or {}, source="AuditConfig cluster")
+    except ConfigError:
+        spec = AuditConfigSpec()
+    selected = [item["metadata"]["name"] for item in api.list_nodes(node_selector_string(spec))]
+    entries = {e.get("nodeName"): e for e in (body.get("status") or {}).get("nodeStatuses") or []}
+    return [n for n in rollout_order(selected) if (entries.get(n) or {}).get("phase") != "Disabled"]
+
+
+def _record(
+    api: KubeApi, body: Mapping[str, Any], reason: str, message: str, warning: bool
+) -> None:
+    try:
+        api.record_event(
+            namespace=EVENTS_NAMESPACE,
+            involved=body,
+            reason=reason,
+            message=message,
+            warning=warning,
+            component=COMPONENT,
+        )
+    except KubeError as error:
+        log.warning("Event %s not recorded: %s", reason, error)

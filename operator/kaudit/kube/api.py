@@ -1,0 +1,263 @@
+"""The Kubernetes API calls kaudit makes, as plain dicts in and out.
+
+This is the only module that imports the official client. Callers see KubeError (with the HTTP
+status) or dicts shaped like the API's JSON, never the client's generated models: the rest of
+kaudit is typed against the JSON it reads and the YAML users write.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
+
+from kaudit.config import GROUP, KIND, SINGLETON_NAME, VERSION
+
+PLURAL: Final = "auditconfigs"
+APPLY_PATCH: Final = "application/apply-patch+yaml"
+MERGE_PATCH: Final = "application/merge-patch+json"
+
+
+class KubeError(RuntimeError):
+    """An API call that failed; status is the HTTP status, or 0 when the server was not reached."""
+
+    def __init__(self, message: str, *, status: int = 0, reason: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404
+
+    @property
+    def conflict(self) -> bool:
+        return self.status == 409
+
+
+def _error(action: str, error: Exception) -> KubeError:
+    if isinstance(error, ApiException):
+        message = str(error.reason or "")
+        reason = ""
+        try:
+            body = json.loads(error.body or "{}")
+            message = body.get("message") or message
+            reason = body.get("reason") or ""
+        except (TypeError, ValueError):
+            pass
+        return KubeError(f"{action}: {message}", status=int(error.status or 0), reason=reason)
+    return KubeError(f"{action}: {error}")
+
+
+def _raw(body: Mapping[str, Any]) -> Any:
+    """A JSON body for a typed client method: the client serialises dicts as they are."""
+    return dict(body)
+
+
+def _json(response: Any) -> Any:
+    return json.loads(response.data or b"null")
+
+
+def new_api_client(kubeconfig: str | None = None) -> Any:
+    """A client for the cluster: the given kubeconfig, else in-cluster, else the default file."""
+    # The client's config loaders carry no type hints.
+    if kubeconfig:
+        return k8s_config.new_client_from_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+    try:
+        configuration = k8s.Configuration()
+        k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        return k8s.ApiClient(configuration)
+    except k8s_config.ConfigException:
+        return k8s_config.new_client_from_config()  # type: ignore[no-untyped-call]
+
+
+class KubeApi:
+    """The calls kaudit makes. Every method returns API JSON as dicts, or raises KubeError."""
+
+    def __init__(self, api_client: Any) -> None:
+        self.api_client = api_client
+        self.core = k8s.CoreV1Api(api_client)
+        self.custom = k8s.CustomObjectsApi(api_client)
+        self.coordination = k8s.CoordinationV1Api(api_client)
+
+    # --- AuditConfig ---------------------------------------------------------------------
+
+    def get_audit_config(self) -> dict[str, Any] | None:
+        """The AuditConfig, or None when there is none.
+
+        A restarting kube-apiserver answers 404 for custom resources until it has loaded the
+        CRDs; that must not read as "the AuditConfig was deleted" (an agent would disable audit
+        logging). So a 404 counts only when listing the resource type works.
+        """
+        try:
+            response = self.custom.get_cluster_custom_object(
+                GROUP, VERSION, PLURAL, SINGLETON_NAME, _preload_content=False
+            )
+        except ApiException as error:
+            if error.status != 404:
+                raise _error("reading AuditConfig cluster", error) from None
+        except Exception as error:
+            raise _error("reading AuditConfig cluster", error) from None
+        else:
+            return dict(_json(response))
+        try:
+            self.custom.list_cluster_custom_object(GROUP, VERSION, PLURAL, limit=1)
+        except Exception as error:
+            raise _error("listing AuditConfigs (is the CRD served yet?)", error) from None
+        return None
+
+    def apply_audit_config_status(
+        self, status: Mapping[str, Any], *, field_manager: str
+    ) -> dict[str, Any]:
+        """Server-side apply of part of the status, owned by field_manager.
+
+        nodeStatuses is a list keyed by nodeName, so each agent's apply merges its own entry
+        and leaves the others' alone; the controller owns the summary fields the same way.
+        """
+        body = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": KIND,
+            "metadata": {"name": SINGLETON_NAME},
+            "status": dict(status),
+        }
+        try:
+            response = self.custom.patch_cluster_custom_object_status(
+                GROUP,
+                VERSION,
+                PLURAL,
+                SINGLETON_NAME,
+                body,
+                field_manager=field_manager,
+                force=True,
+                _content_type=APPLY_PATCH,
+                _preload_content=False,
+            )
+        except Exception as error:
+            raise _error(f"writing AuditConfig status as {field_manager}", error) from None
+        return dict(_json(response))
+
+    # --- nodes, pods, config maps --------------------------------------------------------
+
+    def list_nodes(self, label_selector: str) -> list[dict[str, Any]]:
+        try:
+            response = self.core.list_node(label_selector=label_selector, _preload_content=False)
+        except Exception as error:
+            raise _error(f"listing nodes with {label_selector!r}", error) from None
+        return list(_json(response).get("items", []))
+
+    def get_node(self, name: str) -> dict[str, Any] | None:
+        return self._get_or_none(
+            f"reading node {name}", lambda: self.core.read_node(name, _preload_content=False)
+        )
+
+    def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self._get_or_none(
+            f"reading pod {namespace}/{name}",
+            lambda: self.core.read_namespaced_pod(name, namespace, _preload_content=False),
+        )
+
+    def get_config_map(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self._get_or_none(
+            f"reading configmap {namespace}/{name}",
+            lambda: self.core.read_namespaced_config_map(name, namespace, _preload_content=False),
+        )
+
+    def dry_run_create_pod(self, namespace: str, pod: Mapping[str, Any]) -> None:
+        """Ask the API server to validate and admit a pod without creating it."""
+        try:
+            self.core.create_namespaced_pod(
+                namespace, _raw(pod), dry_run="All", _preload_content=False
+            )
+        except Exception as error:
+            raise _error("server-side dry-run of the new kube-apiserver pod", error) from None
+
+    # --- leases --------------------------------------------------------------------------
+
+    def get_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self._get_or_none(
+            f"reading lease {namespace}/{name}",
+            lambda: self.coordination.read_namespaced_lease(
+                name, namespace, _preload_content=False
+            ),
+        )
+
+    def create_lease(self, namespace: str, lease: Mapping[str, Any]) -> dict[str, Any]:
+        try:
+            response = self.coordination.create_namespaced_lease(
+                namespace, _raw(lease), _preload_content=False
+            )
+        except Exception as error:
+            raise _error(f"creating lease {namespace}", error) from None
+        return dict(_json(response))
+
+    def replace_lease(self, namespace: str, name: str, lease: Mapping[str, Any]) -> dict[str, Any]:
+        """Replace with the lease's resourceVersion: a 409 means someone else moved first."""
+        try:
+            response = self.coordination.replace_namespaced_lease(
+                name, namespace, _raw(lease), _preload_content=False
+            )
+        except Exception as error:
+            raise _error(f"updating lease {namespace}/{name}", error) from None
+        return dict(_json(response))
+
+    # --- events --------------------------------------------------------------------------
+
+    def record_event(
+        self,
+        *,
+        namespace: str,
+        involved: Mapping[str, Any],
+        reason: str,
+        message: str,
+        warning: bool,
+        component: str,
+    ) -> None:
+        """A core/v1 Event about an object (the AuditConfig); failures are the caller's to log."""
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        metadata = involved.get("metadata", {})
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {
+                "generateName": f"{metadata.get('name', 'kaudit')}.",
+                "namespace": namespace,
+            },
+            "involvedObject": {
+                "apiVersion": involved.get("apiVersion"),
+                "kind": involved.get("kind"),
+                "name": metadata.get("name"),
+                "uid": metadata.get("uid"),
+                "resourceVersion": metadata.get("resourceVersion"),
+            },
+            "reason": reason,
+            "message": message[:1024],
+            "type": "Warning" if warning else "Normal",
+            "source": {"component": component},
+            "reportingComponent": component,
+            "reportingInstance": component,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        try:
+            self.core.create_namespaced_event(namespace, _raw(event), _preload_content=False)
+        except Exception as error:
+            raise _error(f"recording event {reason}", error) from None
+
+    # --- helpers -------------------------------------------------------------------------
+
+    @staticmethod
+    def _get_or_none(action: str, call: Any) -> dict[str, Any] | None:
+        try:
+            return dict(_json(call()))
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise _error(action, error) from None
+        except Exception as error:
+            raise _error(action, error) from None

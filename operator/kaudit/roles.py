@@ -1,0 +1,78 @@
+"""Starting the two long-running roles (`kaudit controller`, `kaudit agent`) under kopf."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import kopf
+
+from kaudit.agent.handlers import build_registry as build_agent_registry
+from kaudit.agent.node_agent import AgentSettings, NodeAgent
+from kaudit.controller.handlers import ControllerOptions
+from kaudit.controller.handlers import build_registry as build_controller_registry
+from kaudit.kube.api import KubeApi, new_api_client
+
+SERVICE_ACCOUNT_CA = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
+
+
+def _prepare(kubeconfig: str | None) -> KubeApi:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if kubeconfig:
+        # kopf logs in through the same kubeconfig as our own client.
+        os.environ["KUBECONFIG"] = kubeconfig
+    return KubeApi(new_api_client(kubeconfig))
+
+
+def run_controller(
+    *,
+    kubeconfig: str | None,
+    namespace: str,
+    webhook_port: int,
+    webhook_url_host: str | None,
+    webhook_service: tuple[str, str, int] | None,
+    liveness: str | None,
+) -> None:
+    api = _prepare(kubeconfig)
+    options = ControllerOptions(
+        namespace=namespace,
+        webhook_port=webhook_port,
+        webhook_url_host=webhook_url_host,
+        webhook_service=webhook_service,
+    )
+    kopf.run(
+        registry=build_controller_registry(api, options),
+        standalone=True,
+        namespaces=[namespace],
+        liveness_endpoint=liveness,
+    )
+
+
+def run_agent(
+    *,
+    kubeconfig: str | None,
+    node_name: str,
+    host_root: str,
+    namespace: str,
+    readyz_url: str | None,
+    liveness: str | None,
+) -> None:
+    api = _prepare(kubeconfig)
+    ca_file = SERVICE_ACCOUNT_CA if Path(SERVICE_ACCOUNT_CA).exists() else None
+    agent = NodeAgent(
+        api,
+        AgentSettings(
+            node_name=node_name,
+            host_root=Path(host_root),
+            namespace=namespace,
+            ca_file=ca_file,
+            readyz_url=readyz_url,
+        ),
+    )
+    kopf.run(
+        registry=build_agent_registry(agent),
+        standalone=True,
+        namespaces=[namespace],
+        liveness_endpoint=liveness,
+    )
