@@ -268,6 +268,8 @@ def test_anchors_and_merge_keys_are_followed() -> None:
     )
     policy = parse_policy_text(text, source="p.yaml")
     assert policy.rules[1] == PolicyRule(level="Metadata", verbs=("get",))
+    # Setting a merged key again fails strict decoding (seen on kube-apiserver 1.34.4).
+    assert [problem.field for problem in warnings(text)] == ["rules[1].level"]
 
 
 # --- ValidatePolicy -----------------------------------------------------------------------------

@@ -254,10 +254,11 @@ def _records_body(rules: Sequence[PolicyRule], index: int, sensitive: _Sensitive
         return ""
     names: tuple[str, ...] = ()
     if rule.resources:
-        entry = next((e for e in rule.resources if _entry_matches(e, sensitive)), None)
-        if entry is None:
+        entries = [e for e in rule.resources if _entry_matches(e, sensitive)]
+        if not entries:
             return ""
-        names = entry.resource_names
+        # An entry without resourceNames exposes the most; judge by it when there is one.
+        names = min((e.resource_names for e in entries), key=len)
     # The part of this rule that would log those bodies, as a rule of its own: if one earlier
     # rule matches all of it, those requests never reach this rule.
     exposed = replace(

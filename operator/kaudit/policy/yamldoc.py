@@ -158,7 +158,10 @@ class _Converter:
         for key_node, value_node in node.value:
             key_line = key_node.start_mark.line + 1
             if _is_merge_key(key_node):
-                self._merge(value_node, path, result)
+                # A key the merge brought in and the mapping then sets again is a duplicate
+                # to go-yaml v2's strict mode too (checked against kube-apiserver 1.34.4).
+                for merged_key in self._merge(value_node, path, result):
+                    seen.setdefault(merged_key, key_line)
                 continue
             key = self._key(key_node, path)
             if key is None:
@@ -177,16 +180,19 @@ class _Converter:
             result[key] = self.convert(value_node, item_path)
         return result
 
-    def _merge(self, value_node: Node, path: str, result: dict[str, object]) -> None:
-        # go-yaml v2 merges `<<: *anchor` and `<<: [*a, *b]` (earlier maps win in the list).
+    def _merge(self, value_node: Node, path: str, result: dict[str, object]) -> list[str]:
+        """Merge `<<: *anchor` or `<<: [*a, *b]` (earlier maps win in a list); the keys."""
         sources = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
+        keys: list[str] = []
         for source in reversed(sources):
             merged = self.convert(source, path)
             if isinstance(merged, dict):
                 result.update(merged)
+                keys.extend(merged)
             else:
                 line = source.start_mark.line + 1
                 self._error(path, "a merge key (<<) needs a mapping or a list of mappings", line)
+        return keys
 
     def _key(self, node: Node, path: str) -> str | None:
         line = node.start_mark.line + 1
