@@ -122,3 +122,78 @@ def parse_env_lines(text: str) -> dict[str, str]:
             name, _, value = line.removeprefix("export ").partition("=")
             values[name] = value
     return values
+
+
+@dataclass(frozen=True)
+class BedNode(Cluster):
+    """A tier-2 node: a Cluster plus the node's files and processes as seen from the host.
+
+    name        the node's name (cp-1)
+    ip          its address (10.231.0.11); the API server is https://<ip>:6443
+    root        host folder holding the node's own /etc/kubernetes, /var/lib/kubelet, /var/log,
+                ...: node path /etc/kubernetes/x is root / "etc/kubernetes/x" (see path())
+    """
+
+    name: str = "cp-1"
+    ip: str = ""
+    root: Path = Path("/nonexistent")
+
+    def path(self, node_path: str) -> Path:
+        """Where the node's absolute path `node_path` is on the host."""
+        return self.root / node_path.lstrip("/")
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.path("/etc/kubernetes/manifests/kube-apiserver.yaml")
+
+    @property
+    def audit_log_dir(self) -> Path:
+        return self.path("/var/log/kubernetes/audit")
+
+    def exec(self, *command: str, check: bool = True, timeout: float = 60) -> str:
+        """Run `command` on the node (its mount, network and UTS namespaces); returns stdout."""
+        result = subprocess.run(
+            ["bash", str(TESTBED_SCRIPTS / "node.sh"), "exec", *command],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            env={**os.environ, "NODE": self.name},
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"on {self.name}: {' '.join(command)} failed: {result.stderr}")
+        return result.stdout
+
+    def apiserver_processes(self) -> list[tuple[int, list[str]]]:
+        """(pid, argv) of every kube-apiserver process of this node (the host sees its PIDs)."""
+        found: list[tuple[int, list[str]]] = []
+        marker = f"--advertise-address={self.ip}"
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                argv = (proc / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            args = [a.decode(errors="replace") for a in argv if a]
+            if args and args[0].endswith("kube-apiserver") and marker in args:
+                found.append((int(proc.name), args))
+        return found
+
+    def readyz(self, timeout: float = 2.0) -> bool:
+        """True when the node's API server answers /readyz with ok (admin credentials)."""
+        result = subprocess.run(
+            [
+                str(self.kubectl_path),
+                f"--kubeconfig={self.kubeconfig}",
+                f"--request-timeout={timeout}s",
+                "get",
+                "--raw",
+                "/readyz",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=timeout + 5,
+            check=False,
+        )
+        return result.returncode == 0 and result.stdout.strip() == "ok"

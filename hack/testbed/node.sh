@@ -94,6 +94,13 @@ setup_network() {
     ip link set "$BRIDGE" up
   fi
   iptables -C "${FORWARD_RULE[@]}" 2>/dev/null || iptables -I "${FORWARD_RULE[@]}"
+  # `ip netns add` turns /run/netns into a mount point that outlives the last netns: remember
+  # whether it was one, so down leaves it as found.
+  if ! mountpoint -q /run/netns 2>/dev/null && [[ ! -f "$KAUDIT_TESTBED/created-run-netns-mount" ]]; then
+    mkdir -p "$KAUDIT_TESTBED"
+    if [[ -d /run/netns ]]; then echo mount >"$KAUDIT_TESTBED/created-run-netns-mount"
+    else echo dir >"$KAUDIT_TESTBED/created-run-netns-mount"; fi
+  fi
   [[ -e "/run/netns/$NETNS" ]] || ip netns add "$NETNS"
   if ! ip link show "$VETH" >/dev/null 2>&1; then
     ip link add "$VETH" type veth peer name eth0 netns "$NETNS"
@@ -115,6 +122,13 @@ teardown_network() {
   if ! ls "$KAUDIT_TESTBED/nodes" 2>/dev/null | grep -qv "^$NODE$"; then
     while iptables -C "${FORWARD_RULE[@]}" 2>/dev/null; do iptables -D "${FORWARD_RULE[@]}"; done
     ip link del "$BRIDGE" 2>/dev/null || true
+    local made
+    made="$(cat "$KAUDIT_TESTBED/created-run-netns-mount" 2>/dev/null || true)"
+    if [[ -n "$made" && -z "$(ls -A /run/netns 2>/dev/null)" ]]; then
+      umount /run/netns 2>/dev/null || true
+      [[ "$made" == dir ]] && rmdir /run/netns 2>/dev/null
+      rm -f "$KAUDIT_TESTBED/created-run-netns-mount"
+    fi
   fi
 }
 
@@ -460,6 +474,7 @@ cmd_down() {
   rmdir "$KAUDIT_TESTBED/nodes" 2>/dev/null || true
   if [[ ! -d "$KAUDIT_TESTBED/nodes" ]]; then
     rm -f "$HOST_KUBECONFIG"
+    rmdir "$(dirname "$HOST_KUBECONFIG")" 2>/dev/null || true
     if [[ -f "$KAUDIT_TESTBED/created-host-dirs" ]]; then
       tac "$KAUDIT_TESTBED/created-host-dirs" | while read -r d; do rmdir "$d" 2>/dev/null || true; done
       rm -f "$KAUDIT_TESTBED/created-host-dirs"
