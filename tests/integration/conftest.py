@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.operator_fixtures import processes  # noqa: F401 - a fixture
 from tests.testbed import Cluster, check_bed_prerequisites, parse_env_lines, run_script
 
 USERS = ("admin", "alice", "bob")

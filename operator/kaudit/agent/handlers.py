@@ -15,12 +15,16 @@ import kopf
 from kaudit.agent.node_agent import NodeAgent
 from kaudit.config import GROUP, VERSION
 from kaudit.kube.api import PLURAL
+from kaudit.kube.login import login_handler
 
 
 def build_registry(agent: NodeAgent) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
+    api = agent.api
     stop = threading.Event()
     node = agent.settings.node_name
+
+    kopf.on.login(registry=registry)(login_handler(api))
 
     @kopf.on.startup(registry=registry)
     def start(settings: kopf.OperatorSettings, **_: Any) -> None:

@@ -58,9 +58,20 @@ from kaudit.host import (
 )
 from kaudit.kube.api import KubeApi, KubeError
 from kaudit.kube.lease import RolloutLease
-from kaudit.manifest import ManifestError, enable_audit, inspect_manifest
+from kaudit.manifest import (
+    ANNOTATION_CONFIG_HASH,
+    ManifestError,
+    enable_audit,
+    inspect_manifest,
+)
 from kaudit.policy import PolicyError
-from kaudit.rollout import RolloutTarget, decide_turn, node_is_done, rollout_order
+from kaudit.rollout import (
+    RolloutTarget,
+    decide_turn,
+    failed_for_target,
+    node_is_done,
+    rollout_order,
+)
 from kaudit.status import NodePhase, NodeStatus
 from kaudit.yamltext import YamlTextError, load_single_document
 
@@ -300,6 +311,9 @@ class NodeAgent:
             self._report(plan, phase, self.entry.get("message", ""), layout=layout)
             self._release_lease_if_held()
             return
+        if not plan.desired.enabled:
+            self._confirm_disabled(plan, layout)
+            return
         verdict = self._observe_health(plan.desired, layout, written_at=None)
         if verdict.healthy:
             message = (
@@ -311,6 +325,30 @@ class NodeAgent:
             self._release_lease_if_held()
         else:
             self._report(plan, "Verifying", verdict.first_failure, layout=layout)
+
+    def _confirm_disabled(self, plan: Plan, layout: HostLayout) -> None:
+        """Disabled means nothing of kaudit's runs here: no annotation on a running mirror pod.
+
+        A node whose host kaudit never changed is Disabled at once; one that still runs a
+        kaudit-configured API server (the kubelet has not restarted it yet) is Verifying.
+        """
+        try:
+            pod = self.api.get_pod("kube-system", self._mirror_pod_name(layout))
+        except KubeError as error:
+            self._report(plan, "Verifying", f"API not answering: {error}", layout=layout)
+            return
+        annotations = ((pod or {}).get("metadata") or {}).get("annotations") or {}
+        running_hash = annotations.get(ANNOTATION_CONFIG_HASH)
+        if running_hash:
+            self._report(
+                plan,
+                "Verifying",
+                f"kube-apiserver still runs kaudit's configuration {running_hash}",
+                layout=layout,
+            )
+            return
+        self._report(plan, "Disabled", "audit logging is off", layout=layout, config_hash="")
+        self._release_lease_if_held()
 
     def _converge_without_config(self, layout: HostLayout) -> None:
         """No AuditConfig: a host kaudit changed goes back to how it was."""
@@ -347,11 +385,12 @@ class NodeAgent:
             drift_only=drift or not report,
         )
         if not decision.may_start:
+            if self.entry.get("phase") in ("RolledBack", "Failed") and failed_for_target(
+                mine, target
+            ):
+                return  # keep the failure and its reason on display until the spec changes
             if report:
-                phase: NodePhase = self.entry.get("phase", "Pending")
-                if phase not in ("RolledBack", "Failed"):
-                    phase = "Pending"
-                self._report(plan, phase, decision.reason, layout=layout)
+                self._report(plan, "Pending", decision.reason, layout=layout)
             return
         lease = self._lease(plan)
         if not lease.try_acquire():

@@ -25,6 +25,7 @@ from kaudit.controller.summary import (
 )
 from kaudit.controller.webhook import build_webhook_server
 from kaudit.kube.api import PLURAL, KubeApi, KubeError
+from kaudit.kube.login import login_handler
 
 log = logging.getLogger("kaudit.controller")
 
@@ -44,6 +45,8 @@ class ControllerOptions:
 def build_registry(api: KubeApi, options: ControllerOptions) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     seen_phases: dict[str, str] = {}
+
+    kopf.on.login(registry=registry)(login_handler(api))
 
     @kopf.on.startup(registry=registry)
     def configure(settings: kopf.OperatorSettings, **_: Any) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -74,6 +75,39 @@ def new_api_client(kubeconfig: str | None = None) -> Any:
         return k8s.ApiClient(configuration)
     except k8s_config.ConfigException:
         return k8s_config.new_client_from_config()  # type: ignore[no-untyped-call]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConnectionSettings:
+    """How our client reaches the API server, for kopf to use the very same credentials."""
+
+    server: str
+    ca_path: str | None
+    insecure: bool
+    scheme: str | None
+    token: str | None
+    certificate_path: str | None
+    private_key_path: str | None
+
+
+def connection_settings(api_client: Any) -> ConnectionSettings:
+    config = api_client.configuration
+    # Newer clients keep the bearer token under BearerToken, older ones under authorization;
+    # reading it runs the in-cluster refresh hook, so a rotated token is picked up.
+    header = config.get_api_key_with_prefix("BearerToken") or config.get_api_key_with_prefix(
+        "authorization"
+    )
+    parts = header.split(" ", 1) if header else []
+    scheme, token = (parts[0], parts[1]) if len(parts) == 2 else (None, parts[0] if parts else None)
+    return ConnectionSettings(
+        server=config.host,
+        ca_path=config.ssl_ca_cert,
+        insecure=not config.verify_ssl,
+        scheme=scheme,
+        token=token,
+        certificate_path=config.cert_file,
+        private_key_path=config.key_file,
+    )
 
 
 class KubeApi:
