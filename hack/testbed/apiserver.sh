@@ -120,7 +120,7 @@ start_etcd() {
     --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
     --initial-cluster "tier1=http://127.0.0.1:$ETCD_PEER_PORT" \
     --quota-backend-bytes 2147483648 \
-    </dev/null >>"$LOG_DIR/tier1-etcd.log" 2>&1 &
+    </dev/null >>"$LOG_DIR/tier1-etcd.log" 2>&1 8>&- &
   echo $! >"$run/etcd.pid"
   wait_for 30 "tier1 etcd /health" etcd_healthy || {
     tail -20 "$LOG_DIR/tier1-etcd.log" >&2
@@ -147,7 +147,7 @@ start_apiserver() {
     --profiling=false \
     --endpoint-reconciler-type=none \
     --v=1 \
-    </dev/null >>"$LOG_DIR/tier1-kube-apiserver.log" 2>&1 &
+    </dev/null >>"$LOG_DIR/tier1-kube-apiserver.log" 2>&1 8>&- &
   echo $! >"$run/kube-apiserver.pid"
   wait_for 90 "tier1 kube-apiserver /readyz" ready || {
     tail -30 "$LOG_DIR/tier1-kube-apiserver.log" >&2
@@ -160,8 +160,18 @@ print_env() {
   echo "export PATH=$K8S_BIN:\$PATH"
 }
 
+# One `up` or `down` at a time (pytest sessions of several people may start tier 1 at once).
+# The processes started under the lock must not inherit its descriptor (8>&-), or they would
+# hold it for as long as they run.
+take_lock() {
+  mkdir -p "$KAUDIT_TESTBED"
+  exec 8>"$KAUDIT_TESTBED/.tier1.lock"
+  flock 8
+}
+
 cmd_up() {
   need_root
+  take_lock
   need_k8s_bin kube-apiserver kubectl
   [[ -x "$ETCD_BIN" ]] || die "etcd not found: run 'make testbed-deps'"
   local started
@@ -176,6 +186,7 @@ cmd_up() {
 }
 
 cmd_down() {
+  take_lock
   stop_pid "$run/kube-apiserver.pid" tier1-kube-apiserver
   stop_pid "$run/etcd.pid" tier1-etcd
   rm -rf "$DIR"
