@@ -4,9 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: help venv lint test test-unit demo clean
+.PHONY: help venv lint test test-unit demo deploy clean
 help:
-	@echo "make demo        bring up the test-bed cluster, enable audit logging, show audit events"
+	@echo "make demo        bring up the test-bed cluster, deploy kaudit, enable audit logging, show events"
+	@echo "make deploy      build the image, load it into the bed, apply deploy/"
 	@echo "make test        run every test (unit, integration, end-to-end)"
 	@echo "make test-unit   run the fast tests only (no cluster)"
 	@echo "make lint        ruff and mypy --strict"
@@ -29,6 +30,14 @@ test: venv
 
 test-unit: venv
 	$(BIN)/pytest -m unit
+
+## Build the image from the Dockerfile, load it into the bed, apply deploy/, wait until ready.
+deploy:
+	bash hack/deploy.sh
+
+## The README's first command: bed up, kaudit deployed, audit logging on, events shown.
+demo:
+	bash hack/demo.sh
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

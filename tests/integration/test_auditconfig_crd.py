@@ -138,3 +138,12 @@ def test_status_is_a_subresource_so_spec_writers_cannot_set_it(crd: Cluster) -> 
     )
     body = wait_for("the object", lambda: crd.kubectl_json("get", "auditconfig", "cluster"))
     assert "phase" not in (body.get("status") or {})
+
+
+def test_deploy_kustomization_is_accepted_by_the_api_server(apiserver: Cluster) -> None:
+    # Server-side dry-run: the API server validates every object (RBAC, DaemonSet, Service...)
+    # without creating them. The namespace must exist for the namespaced objects.
+    apiserver.kubectl("apply", "-f", str(REPO_ROOT / "deploy" / "namespace.yaml"))
+    result = apiserver.kubectl("apply", "-k", str(REPO_ROOT / "deploy"), "--dry-run=server")
+    assert "daemonset.apps/kaudit-agent created (server dry run)" in result.stdout
+    assert "deployment.apps/kaudit-controller created (server dry run)" in result.stdout

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# make demo: the whole story on the local test bed. Bring up a kubeadm node, deploy kaudit,
+# turn audit logging on with one `kubectl apply`, and show what a user would look at.
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+say "Test bed: a kubeadm control-plane node (make testbed-up)"
+make -s testbed-up
+eval "$(bash hack/testbed/node.sh env)"
+kubectl get nodes -o wide
+
+say "Deploy kaudit (make deploy)"
+bash hack/deploy.sh
+
+say "kubectl apply -f examples/auditconfig.yaml   (the seed procedure's settings)"
+started=$(date +%s)
+kubectl apply -f examples/auditconfig.yaml
+kubectl wait auditconfig/cluster --for=condition=Ready --timeout=600s
+echo "Ready after $(( $(date +%s) - started ))s"
+
+say "kubectl get auditconfig -o wide"
+kubectl get auditconfig -o wide
+
+say "The node's entry in status.nodeStatuses"
+kubectl get auditconfig cluster -o jsonpath='{.status.nodeStatuses[0]}' | python3 -m json.tool
+
+say "kube-apiserver's audit flags on the node"
+tr '\0' '\n' < "/proc/$(pgrep -f -- "--advertise-address=.*--audit-policy-file" | head -1)/cmdline" | grep -- --audit || true
+
+say "A Secret created now is logged at Metadata, without its data"
+kubectl create secret generic kaudit-demo --from-literal=password=hunter2 --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+sleep 2
+log="$KAUDIT_NODE_ROOT/var/log/kubernetes/audit/kube-apiserver-audit.log"
+grep '"resource":"secrets"' "$log" | grep '"name":"kaudit-demo"' | tail -1 | python3 -m json.tool
+grep -q hunter2 "$log" && echo "!! the Secret's data is in the log" || echo "(the Secret's data is not in the log)"
+
+say "The last three audit events on the node ($log)"
+tail -n 3 "$log" | python3 -c 'import json,sys
+for line in sys.stdin:
+    e = json.loads(line)
+    print(e["stageTimestamp"], e["level"], e["verb"], e["user"]["username"], e["requestURI"])'
+
+say "Turn it off again: kubectl patch auditconfig cluster --type=merge -p '{\"spec\":{\"enabled\":false}}'"
+echo "Keep the bed for more: eval \"\$(make -s testbed-env)\"; remove it: make testbed-down"

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# make deploy: build the image from the Dockerfile, load it into the bed's node, apply deploy/
+# with only the image name changed, and wait for the controller, its webhook and the agents.
+#
+# The tag is a hash of what goes into the image, so a changed tree gets a new tag and the pods
+# really restart (a fixed :dev tag with imagePullPolicy IfNotPresent would keep the old one).
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+eval "$(bash hack/testbed/node.sh env)"
+log() { echo "deploy: $*" >&2; }
+
+tag="$( { cat Dockerfile pyproject.toml; find operator -type f \( -name '*.py' -o -name '*.yaml' -o -name py.typed \) | LC_ALL=C sort | xargs cat; } | sha256sum | cut -c1-12)"
+image="localhost/kaudit:$tag"
+socket="$KAUDIT_NODE_ROOT/run/containerd/containerd.sock"
+if ctr --address "$socket" -n k8s.io images ls -q | grep -qx "$image"; then
+  log "image $image already on the node"
+else
+  KAUDIT_IMAGE="$image" bash hack/testbed/build-image.sh >/dev/null
+fi
+
+kubectl kustomize deploy | sed "s#image: localhost/kaudit:dev#image: $image#" \
+  | kubectl apply --server-side --force-conflicts -f - >/dev/null
+kubectl wait --for=condition=Established crd/auditconfigs.kaudit.io --timeout=60s >/dev/null
+kubectl -n kaudit-system rollout status deployment/kaudit-controller --timeout=300s
+kubectl -n kaudit-system rollout status daemonset/kaudit-agent --timeout=300s
+for _ in $(seq 1 90); do
+  if kubectl get validatingwebhookconfiguration kaudit.io >/dev/null 2>&1; then
+    log "kaudit $image is running; the admission webhook is registered"
+    exit 0
+  fi
+  sleep 2
+done
+log "the controller did not register its webhook; its log:"
+kubectl -n kaudit-system logs deployment/kaudit-controller --tail=40 >&2 || true
+exit 1

@@ -1,0 +1,259 @@
+"""kaudit deployed on the bed from deploy/, with the image built from the Dockerfile.
+
+One AuditConfig goes through its life in order, as a user would drive it: enable with the seed
+defaults, change the policy, refuse an invalid one, survive a hand edit, disable, enable again,
+delete. Each step waits for what a user would wait for (`kubectl wait --for=condition=Ready`)
+and checks what a user would check: the API server's flags, the node's audit log, the status.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tests.testbed import REPO_ROOT, BedNode
+
+STEP_TIMEOUT = 420.0
+CONFIG = """\
+apiVersion: kaudit.io/v1alpha1
+kind: AuditConfig
+metadata:
+  name: cluster
+spec:
+{spec}"""
+SEED_FLAGS = {
+    "--audit-log-maxage=30",
+    "--audit-log-maxbackup=1",
+    "--audit-log-maxsize=100",
+    "--audit-log-path=/var/log/audit/kube-apiserver-audit.log",
+    "--audit-policy-file=/etc/kubernetes/audit-policy/apiserver-audit-policy.yaml",
+}
+pytestmark = pytest.mark.e2e
+
+
+def wait_until(what: str, check: Callable[[], Any], timeout: float = STEP_TIMEOUT) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except (AssertionError, subprocess.SubprocessError, ValueError) as error:
+            last = error  # the API server may be restarting
+        else:
+            if last:
+                return last
+        time.sleep(2)
+    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}")
+
+
+@pytest.fixture(scope="module")
+def kubeadm_manifest(bed: BedNode) -> bytes:
+    """kubeadm's manifest as this module found it, before kaudit touched anything."""
+    original = bed.manifest_path.read_bytes()
+    assert b"--audit-" not in original, "the bed's manifest already has audit flags"
+    return original
+
+
+@pytest.fixture(scope="module")
+def deployed(bed: BedNode, kubeadm_manifest: bytes) -> Iterator[BedNode]:
+    """`make deploy`: image from the Dockerfile into the node, deploy/ applied, pods ready."""
+    subprocess.run(["make", "-s", "deploy"], cwd=REPO_ROOT, check=True, timeout=1800)
+    yield bed
+    # Leave the bed as found: no AuditConfig, kubeadm's own manifest.
+    bed.kubectl(
+        "delete", "auditconfig", "cluster", "--ignore-not-found", "--timeout=300s", check=False
+    )
+    if bed.manifest_path.read_bytes() != kubeadm_manifest:
+        temporary = bed.manifest_path.with_name(".kube-apiserver.yaml.e2e-restore")
+        temporary.write_bytes(kubeadm_manifest)
+        temporary.replace(bed.manifest_path)
+
+
+def apply(bed: BedNode, spec: str) -> subprocess.CompletedProcess[str]:
+    return bed.kubectl("apply", "-f", "-", input=CONFIG.format(spec=spec), check=False)
+
+
+def wait_ready(bed: BedNode) -> float:
+    """`kubectl wait --for=condition=Ready`, as a user or a GitOps tool would; returns seconds."""
+    started = time.monotonic()
+
+    def ready() -> bool:
+        result = bed.kubectl(
+            "wait", "auditconfig/cluster", "--for=condition=Ready", "--timeout=20s", check=False
+        )
+        return result.returncode == 0
+
+    wait_until("AuditConfig Ready for its current generation", ready)
+    return time.monotonic() - started
+
+
+def running_flags(bed: BedNode) -> set[str]:
+    processes = bed.apiserver_processes()
+    assert len(processes) == 1, processes
+    return {arg for arg in processes[0][1] if arg.startswith("--audit")}
+
+
+def audit_events(bed: BedNode) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    for path in sorted(bed.audit_log_dir.glob("*.log")):
+        for line in path.read_text(errors="replace").splitlines():
+            if line.strip():
+                events.append(json.loads(line))
+    return events
+
+
+def find_events(bed: BedNode, predicate: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
+    return [event for event in audit_events(bed) if predicate(event)]
+
+
+def entry(bed: BedNode) -> dict[str, Any]:
+    body = bed.kubectl_json("get", "auditconfig", "cluster")
+    (found,) = [e for e in body["status"]["nodeStatuses"] if e["nodeName"] == bed.name]
+    return dict(found)
+
+
+def test_enable_with_the_seed_defaults(deployed: BedNode) -> None:
+    bed = deployed
+    result = apply(bed, "  enabled: true\n")
+    assert result.returncode == 0, result.stderr
+    seconds = wait_ready(bed)
+    print(f"kubectl apply -> Ready (enable, seed defaults): {seconds:.1f}s")
+
+    assert running_flags(bed) == SEED_FLAGS
+    status = bed.kubectl_json("get", "auditconfig", "cluster")["status"]
+    assert status["nodesReady"] == "1/1"
+    assert status["phase"] == "Enabled"
+    node = entry(bed)
+    assert node["phase"] == "Applied"
+    assert node["configHash"] == status["targetConfigHash"]
+    assert node["auditLogSizeBytes"] > 0
+    assert node["newestBackup"].startswith("/etc/kubernetes/tmp/kaudit-kube-apiserver.yaml.")
+    table = bed.kubectl("get", "auditconfig").stdout.splitlines()[1].split()
+    assert table[:6] == ["cluster", "true", "preset", "Recommended", "1/1", "Enabled"]
+
+    # The policy decides what is logged: a Secret at Metadata without its data, no /healthz.
+    name = f"kaudit-e2e-{uuid.uuid4().hex[:6]}"
+    bed.kubectl("create", "secret", "generic", name, "-n", "default", "--from-literal=token=s3cr3t")
+    created = wait_until(
+        "the Secret's create event",
+        lambda: find_events(
+            bed,
+            lambda e: (
+                e.get("verb") == "create"
+                and e.get("objectRef", {}).get("name") == name
+                and e.get("objectRef", {}).get("resource") == "secrets"
+            ),
+        ),
+        timeout=60,
+    )
+    assert {e["level"] for e in created} == {"Metadata"}
+    assert all("requestObject" not in e and "responseObject" not in e for e in created)
+    assert "s3cr3t" not in "".join(
+        p.read_text(errors="replace") for p in bed.audit_log_dir.glob("*.log")
+    )
+    bed.kubectl("get", "--raw", "/healthz")
+    assert not find_events(bed, lambda e: e.get("requestURI", "").startswith("/healthz"))
+    bed.kubectl("delete", "secret", name, "-n", "default")
+
+
+def test_a_policy_change_restarts_the_api_server_with_the_new_behaviour(deployed: BedNode) -> None:
+    bed = deployed
+    pid_before = bed.apiserver_processes()[0][0]
+    result = apply(bed, "  policy:\n    preset: Metadata\n")
+    assert result.returncode == 0, result.stderr
+    seconds = wait_ready(bed)
+    print(f"kubectl apply -> Ready (policy change): {seconds:.1f}s")
+    assert bed.apiserver_processes()[0][0] != pid_before
+    # Recommended logs a namespace create at RequestResponse; Metadata logs it without bodies.
+    name = f"kaudit-e2e-{uuid.uuid4().hex[:6]}"
+    bed.kubectl("create", "namespace", name)
+    created = wait_until(
+        "the namespace's create event",
+        lambda: find_events(
+            bed,
+            lambda e: (
+                e.get("verb") == "create"
+                and e.get("objectRef", {}).get("resource") == "namespaces"
+                and e.get("objectRef", {}).get("name") == name
+            ),
+        ),
+        timeout=60,
+    )
+    assert {e["level"] for e in created} == {"Metadata"}
+    bed.kubectl("delete", "namespace", name, "--wait=false")
+
+
+def test_an_invalid_policy_is_refused_at_apply_and_the_node_is_untouched(deployed: BedNode) -> None:
+    bed = deployed
+    before = bed.manifest_path.stat()
+    result = apply(
+        bed,
+        "  policy:\n    rules:\n      - level: Metadata\n        nonResourceURLs: ['/api/*/x']\n",
+    )
+    assert result.returncode != 0
+    assert "denied the request" in result.stderr
+    assert "rules[0].nonResourceURLs[0]" in result.stderr
+    time.sleep(10)
+    after = bed.manifest_path.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+
+def test_a_hand_edit_that_removes_the_audit_flags_is_corrected(deployed: BedNode) -> None:
+    bed = deployed
+    text = bed.manifest_path.read_text()
+    edited = "\n".join(line for line in text.splitlines() if "--audit-" not in line) + "\n"
+    temporary = bed.manifest_path.with_name(".kube-apiserver.yaml.hand-edit")
+    temporary.write_text(edited)
+    temporary.replace(bed.manifest_path)
+    wait_until(
+        "the agent to put the audit flags back",
+        lambda: "--audit-policy-file" in bed.manifest_path.read_text(),
+        timeout=90,
+    )
+    wait_ready(bed)
+    reasons = {
+        e["reason"]
+        for e in bed.kubectl_json(
+            "get", "events", "-n", "default", "--field-selector", "involvedObject.name=cluster"
+        )["items"]
+    }
+    assert "DriftCorrected" in reasons
+
+
+def test_disable_restores_kubeadms_manifest_byte_for_byte(
+    deployed: BedNode, kubeadm_manifest: bytes
+) -> None:
+    bed = deployed
+    kubeadm = kubeadm_manifest
+    result = apply(bed, "  enabled: false\n")
+    assert result.returncode == 0, result.stderr
+    seconds = wait_ready(bed)
+    print(f"kubectl apply -> Ready (disable): {seconds:.1f}s")
+    assert bed.manifest_path.read_bytes() == kubeadm
+    assert running_flags(bed) == set()
+    assert entry(bed)["phase"] == "Disabled"
+    assert not bed.path("/etc/kubernetes/audit-policy/apiserver-audit-policy.yaml").exists()
+    sizes = {p: p.stat().st_size for p in bed.audit_log_dir.glob("*.log")}
+    bed.kubectl("get", "namespaces")
+    time.sleep(5)
+    assert {p: p.stat().st_size for p in bed.audit_log_dir.glob("*.log")} == sizes
+
+
+def test_deleting_the_auditconfig_turns_audit_off_before_it_goes(
+    deployed: BedNode, kubeadm_manifest: bytes
+) -> None:
+    bed = deployed
+    kubeadm = kubeadm_manifest
+    assert apply(bed, "  enabled: true\n").returncode == 0
+    wait_ready(bed)
+    assert running_flags(bed) == SEED_FLAGS
+    result = bed.kubectl("delete", "auditconfig", "cluster", "--timeout=400s", check=False)
+    assert result.returncode == 0, result.stderr
+    assert bed.manifest_path.read_bytes() == kubeadm
+    wait_until("kube-apiserver without audit flags", lambda: running_flags(bed) == set())
