@@ -65,7 +65,7 @@ start_on_node() {
   shift 2
   rm -f "$pidfile"
   nsenter --mount="$MNT_NS" --net="/run/netns/$NETNS" --uts="$UTS_NS" -- \
-    setsid sh -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$@" </dev/null >>"$logfile" 2>&1 &
+    setsid sh -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$@" </dev/null >>"$logfile" 2>&1 8>&- &
   wait_for 10 "$pidfile" test -s "$pidfile"
 }
 
@@ -425,8 +425,18 @@ print_env() {
   echo "export KAUDIT_NODE_ROOT=$NODE_ROOT"
 }
 
+# One `up` or `down` of a node at a time. Daemons started under it close fd 8 (start_on_node).
+take_lock() {
+  [[ -n "${KAUDIT_NODE_LOCKED:-}" ]] && return 0
+  mkdir -p "$KAUDIT_TESTBED"
+  exec 8>"$KAUDIT_TESTBED/.node-$NODE.lock"
+  flock 8
+  export KAUDIT_NODE_LOCKED=1
+}
+
 cmd_up() {
   need_root
+  take_lock
   need_k8s_bin kubeadm kubelet kubectl kube-apiserver
   local started
   started=$(date +%s)
@@ -456,6 +466,7 @@ cmd_up() {
 
 cmd_down() {
   need_root
+  take_lock
   if mountpoint -q "$MNT_NS" 2>/dev/null; then
     stop_pid "$RUN/kubelet-supervise.pid" "$NODE-kubelet-supervise"
     stop_pid "$RUN/kubelet.pid" "$NODE-kubelet"
