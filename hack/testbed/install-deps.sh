@@ -16,6 +16,7 @@
 #   haproxy                           the later NODES=3 variant puts the API servers behind it
 #   busybox-static                    a shell and tools inside scratch-based images (pause, tests)
 #   openssl curl jq                   certificates for tier 1, probes, JSON in scripts
+#   gcc libc6-dev                     the pause image is Kubernetes' pause.c, compiled static
 #   util-linux                        unshare, nsenter, mount
 set -euo pipefail
 
@@ -30,7 +31,7 @@ PACKAGES=(
   containerd runc containernetworking-plugins etcd-server etcd-client
   conntrack socat iptables iproute2 ethtool ebtables
   buildah debootstrap haproxy busybox-static
-  openssl curl jq util-linux procps psmisc
+  openssl curl jq util-linux procps psmisc gcc libc6-dev
 )
 
 missing=()

@@ -24,9 +24,14 @@ need_k8s_bin() {
   done
 }
 
-# pid_alive PIDFILE: the process named in PIDFILE runs.
+# pid_alive PIDFILE: the process named in PIDFILE runs, and is what the file is named for
+# (foo.pid: its command line mentions foo), so a PID reused after a reboot is never ours.
 pid_alive() {
-  [[ -s "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null
+  local pid name
+  [[ -s "$1" ]] || return 1
+  pid="$(cat "$1")"
+  name="$(basename "$1" .pid)"
+  kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$name"
 }
 
 # stop_pid PIDFILE [NAME]: TERM the process in PIDFILE, wait up to 20 s, then KILL; remove the file.
@@ -34,7 +39,7 @@ stop_pid() {
   local file="$1" name="${2:-$(basename "$1" .pid)}" pid i
   [[ -s "$file" ]] || { rm -f "$file"; return 0; }
   pid="$(cat "$file")"
-  if kill -0 "$pid" 2>/dev/null; then
+  if pid_alive "$file"; then
     log "stopping $name (pid $pid)"
     kill -TERM "$pid" 2>/dev/null || true
     for i in $(seq 1 100); do
