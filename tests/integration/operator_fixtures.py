@@ -94,8 +94,8 @@ class Processes:
         return "\n".join(f"--- {p.name} ---\n{p.tail()}" for p in self.running)
 
 
-@pytest.fixture
-def processes(apiserver: Cluster, tmp_path: Path) -> Iterator[Processes]:
+def running_processes(apiserver: Cluster, tmp_path: Path) -> Iterator[Processes]:
+    """Body of the `processes` fixture: start what a test asks for, stop it all afterwards."""
     group = Processes(cluster=apiserver, folder=tmp_path)
     yield group
     group.stop_all()

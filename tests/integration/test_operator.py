@@ -22,11 +22,17 @@ from tests.integration.operator_fixtures import (
     conditions,
     free_port,
     node_entries,
+    running_processes,
     wait_for,
 )
 from tests.testbed import REPO_ROOT, Cluster
 
 NODES = ("cp-a", "cp-b", "cp-c")
+
+
+@pytest.fixture
+def processes(apiserver: Cluster, tmp_path: Path) -> Iterator[Processes]:
+    yield from running_processes(apiserver, tmp_path)
 
 
 @pytest.fixture
