@@ -15,7 +15,7 @@ import kopf
 from kaudit.agent.node_agent import NodeAgent
 from kaudit.config import GROUP, VERSION
 from kaudit.kube.api import PLURAL
-from kaudit.kube.login import login_handler
+from kaudit.kube.login import RetryForever, login_handler
 
 
 def build_registry(agent: NodeAgent) -> kopf.OperatorRegistry:
@@ -35,6 +35,7 @@ def build_registry(agent: NodeAgent) -> kopf.OperatorRegistry:
             prefix=prefix, key="last-handled-configuration"
         )
         settings.posting.enabled = False
+        settings.networking.error_backoffs = RetryForever()
         thread = threading.Thread(
             target=agent.run_forever, args=(stop,), name=f"reconcile-{node}", daemon=True
         )

@@ -25,7 +25,7 @@ from kaudit.controller.summary import (
 )
 from kaudit.controller.webhook import build_webhook_server
 from kaudit.kube.api import PLURAL, KubeApi, KubeError
-from kaudit.kube.login import login_handler
+from kaudit.kube.login import RetryForever, login_handler
 
 log = logging.getLogger("kaudit.controller")
 
@@ -51,6 +51,7 @@ def build_registry(api: KubeApi, options: ControllerOptions) -> kopf.OperatorReg
     @kopf.on.startup(registry=registry)
     def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         settings.persistence.finalizer = FINALIZER
+        settings.networking.error_backoffs = RetryForever()
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="kaudit.io")
         settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
             prefix="kaudit.io", key="last-handled-configuration"

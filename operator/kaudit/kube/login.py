@@ -1,4 +1,4 @@
-"""kopf's login: the credentials of our own client, so both talk to the cluster as one.
+"""kopf's connection: our own client's credentials, and retries that outlast a restart.
 
 kopf's built-in login handlers live in its global registry (each role here has a registry of
 its own) and re-load the client's configuration from global defaults, which depends on when
@@ -7,7 +7,8 @@ KUBECONFIG was read. Handing kopf what our client already loaded avoids both.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import kopf
@@ -29,3 +30,17 @@ def login_handler(api: KubeApi) -> Callable[..., kopf.ConnectionInfo]:
         )
 
     return login
+
+
+class RetryForever:
+    """kopf's API error backoffs, without an end.
+
+    kopf gives up on an API request after its backoff list runs out (about a minute by
+    default) and then stops the whole operator. On a single-node control plane the API server
+    kaudit talks to is the one it restarts, and a rollback can keep it away for minutes: the
+    process must outlive that, or the agent dies in the middle of its health gate. kopf
+    iterates this afresh for every request; each retry is logged.
+    """
+
+    def __iter__(self) -> Iterator[float]:
+        return itertools.chain((1.0, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0), itertools.repeat(15.0))
