@@ -2,7 +2,8 @@
 # Tier 1 of the test bed: a real kube-apiserver and a real etcd as local processes on loopback.
 #
 #   apiserver.sh up       start (or reuse a healthy) etcd + kube-apiserver; prints the env lines
-#   apiserver.sh down     stop both by PID, remove the state (logs are kept)
+#   apiserver.sh down     stop both by PID, remove the state (logs are kept); left running
+#                         while a pytest session uses it, unless `down --force`
 #   apiserver.sh status   exit 0 when /readyz answers
 #   apiserver.sh env      print `export KUBECONFIG=... PATH=...`
 #
@@ -185,8 +186,24 @@ cmd_up() {
   print_env
 }
 
+# PIDs of live pytest sessions using tier 1 (tests/integration/conftest.py registers them).
+live_sessions() {
+  local f pid
+  for f in "$KAUDIT_TESTBED"/tier1-sessions/pid-*; do
+    [[ -e "$f" ]] || continue
+    pid="${f##*/pid-}"
+    kill -0 "$pid" 2>/dev/null && echo "$pid"
+  done
+}
+
 cmd_down() {
   take_lock
+  local users
+  users="$(live_sessions | tr '\n' ' ')"
+  if [[ -n "$users" && "${1:-}" != "--force" ]]; then
+    log "tier1: in use by pytest session(s) $users: left running (down --force stops it anyway)"
+    return 0
+  fi
   stop_pid "$run/kube-apiserver.pid" tier1-kube-apiserver
   stop_pid "$run/etcd.pid" tier1-etcd
   rm -rf "$DIR"
@@ -195,7 +212,7 @@ cmd_down() {
 
 case "${1:-}" in
   up) cmd_up ;;
-  down) cmd_down ;;
+  down) cmd_down "${2:-}" ;;
   status) ready ;;
   env) print_env ;;
   *) echo "usage: $0 up|down|status|env" >&2; exit 2 ;;
