@@ -25,7 +25,8 @@ kubectl wait --for=condition=Established crd/auditconfigs.kaudit.io --timeout=60
 kubectl -n kaudit-system rollout status deployment/kaudit-controller --timeout=300s
 kubectl -n kaudit-system rollout status daemonset/kaudit-agent --timeout=300s
 for _ in $(seq 1 90); do
-  if kubectl get validatingwebhookconfiguration kaudit.io >/dev/null 2>&1; then
+  # The configuration exists before kopf has put its webhooks in: wait for the webhooks.
+  if [[ -n "$(kubectl get validatingwebhookconfiguration kaudit.io -o jsonpath='{.webhooks[*].name}' 2>/dev/null)" ]]; then
     log "kaudit $image is running; the admission webhook is registered"
     exit 0
   fi

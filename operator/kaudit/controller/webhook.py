@@ -80,16 +80,29 @@ class ServiceWebhookServer(kopf.WebhookServer):
 
     async def __call__(self, fn: Any) -> AsyncIterator[Any]:
         async for config in super().__call__(fn):
-            path = urllib.parse.urlsplit(config.get("url") or "").path or "/"
-            yield kopf.WebhookClientConfig(
-                caBundle=config.get("caBundle"),
-                service=kopf.WebhookClientConfigService(
-                    namespace=self.service_namespace,
-                    name=self.service_name,
-                    port=self.service_port,
-                    path=path,
-                ),
+            yield service_client_config(
+                config,
+                namespace=self.service_namespace,
+                name=self.service_name,
+                port=self.service_port,
             )
+
+
+def service_client_config(
+    url_config: kopf.WebhookClientConfig, *, namespace: str, name: str, port: int
+) -> kopf.WebhookClientConfig:
+    """The URL client config kopf's server announces, as a Service reference.
+
+    kopf appends "/<handler id>" to the service path, so the root path must be "" (a "/" would
+    give "//validate-create", which the API server refuses).
+    """
+    path = urllib.parse.urlsplit(url_config.get("url") or "").path.rstrip("/")
+    return kopf.WebhookClientConfig(
+        caBundle=url_config.get("caBundle"),
+        service=kopf.WebhookClientConfigService(
+            namespace=namespace, name=name, port=port, path=path
+        ),
+    )
 
 
 def build_webhook_server(
