@@ -47,7 +47,9 @@ NODE_DIR="$KAUDIT_TESTBED/nodes/$NODE"
 NODE_ROOT="$NODE_DIR/root"
 RUN="$NODE_DIR/run"
 CGROUP_ROOT="kaudit-$NODE"
-HOST_KUBECONFIG="$KAUDIT_TESTBED/kubeconfig/admin.conf"
+# cp-1's is the bed's kubeconfig; another single node (NODE=cp-2 ... for experiments) has its own.
+if [[ "$NODE" == cp-1 ]]; then HOST_KUBECONFIG="$KAUDIT_TESTBED/kubeconfig/admin.conf"
+else HOST_KUBECONFIG="$KAUDIT_TESTBED/kubeconfig/admin-$NODE.conf"; fi
 CRI_SOCKET="unix:///run/containerd/containerd.sock"
 HOST_SOCKET="$NODE_ROOT/run/containerd/containerd.sock"
 FORWARD_RULE=(FORWARD -i "$BRIDGE" ! -o "$BRIDGE" -m comment --comment kaudit-testbed -j DROP)
@@ -483,8 +485,8 @@ cmd_down() {
   teardown_network
   rm -rf "$NODE_DIR"
   rmdir "$KAUDIT_TESTBED/nodes" 2>/dev/null || true
+  rm -f "$HOST_KUBECONFIG"
   if [[ ! -d "$KAUDIT_TESTBED/nodes" ]]; then
-    rm -f "$HOST_KUBECONFIG"
     rmdir "$(dirname "$HOST_KUBECONFIG")" 2>/dev/null || true
     if [[ -f "$KAUDIT_TESTBED/created-host-dirs" ]]; then
       tac "$KAUDIT_TESTBED/created-host-dirs" | while read -r d; do rmdir "$d" 2>/dev/null || true; done
