@@ -8,6 +8,7 @@ state. kopf's own names are still moved to a per-node prefix, in case a later ha
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
@@ -16,6 +17,28 @@ from kaudit.agent.node_agent import NodeAgent
 from kaudit.config import GROUP, VERSION
 from kaudit.kube.api import PLURAL
 from kaudit.kube.login import RetryForever, login_handler
+
+
+def wake_trigger(body: Mapping[str, Any], *, deleted: bool) -> object:
+    """What of an AuditConfig event can change an agent's decision."""
+    metadata = body.get("metadata") or {}
+    entries = (body.get("status") or {}).get("nodeStatuses") or []
+    return (
+        deleted,
+        metadata.get("generation"),
+        metadata.get("deletionTimestamp"),
+        tuple(
+            sorted(
+                (
+                    str(e.get("nodeName")),
+                    str(e.get("phase")),
+                    str(e.get("observedGeneration")),
+                    str(e.get("configHash")),
+                )
+                for e in entries
+            )
+        ),
+    )
 
 
 def build_registry(agent: NodeAgent) -> kopf.OperatorRegistry:
@@ -46,9 +69,17 @@ def build_registry(agent: NodeAgent) -> kopf.OperatorRegistry:
         stop.set()
         agent.wake.set()
 
+    last_trigger: list[object] = [None]
+
     @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
-    def on_audit_config(**_: Any) -> None:
-        agent.wake.set()
+    def on_audit_config(body: kopf.Body, type: str | None, **_: Any) -> None:  # noqa: A002
+        # Only what can change a decision wakes the loop: the spec (generation), a deletion, and
+        # the nodes' phases. Not every status write: a report carries the audit log's size, the
+        # report is itself audited, and waking on it made agents report in a loop.
+        trigger = wake_trigger(body, deleted=type == "DELETED")
+        if trigger != last_trigger[0]:
+            last_trigger[0] = trigger
+            agent.wake.set()
 
     @kopf.on.event("", "v1", "configmaps", registry=registry)
     def on_config_map(**_: Any) -> None:

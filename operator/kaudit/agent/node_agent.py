@@ -98,6 +98,7 @@ class AgentSettings:
     resync_seconds: float = 30.0
     file_poll_seconds: float = 2.0
     gate_poll_seconds: float = 2.0
+    facts_seconds: float = 30.0
     ca_file: str | None = None
     readyz_url: str | None = None
     pod_log_root: Path | None = None
@@ -147,6 +148,7 @@ class NodeAgent:
         self.entry: NodeStatus = NodeStatus(nodeName=settings.node_name)
         self.entry_dirty = False
         self.entry_recovered = False
+        self.facts_refreshed = float("-inf")
 
     # --- the loop ------------------------------------------------------------------------
 
@@ -760,11 +762,17 @@ class NodeAgent:
             entry["failureCount"] = int(str(entry.get("failureCount") or 0)) + 1
             if plan.desired is not None and plan.desired.config_hash:
                 entry["lastFailedConfigHash"] = plan.desired.config_hash
-        if layout is not None:
+        facts_due = (
+            entry.get("phase") != self.entry.get("phase")
+            or time.monotonic() - self.facts_refreshed >= self.settings.facts_seconds
+        )
+        if layout is not None and facts_due:
+            # At most every facts_seconds: the log grows with every report (reports are audited).
+            self.facts_refreshed = time.monotonic()
             facts = host_status(layout)
             backup = facts.get("newestBackup")
             if backup:
-                entry["newestBackup"] = backup["path"]
+                entry["newestBackup"] = self._node_path(backup["path"])
             audit_log = facts["auditLog"]
             if audit_log["exists"]:
                 entry["auditLogSizeBytes"] = audit_log["sizeBytes"]
@@ -777,6 +785,13 @@ class NodeAgent:
                 log.info("Node %s: %s: %s", self.settings.node_name, phase, first_line)
             self.entry_dirty = True
             self._flush_report()
+
+    def _node_path(self, path: str) -> str:
+        """A path as the node knows it (/etc/...), not as this container mounts it (/host/...)."""
+        try:
+            return "/" + str(Path(path).relative_to(self.settings.host_root))
+        except ValueError:
+            return path
 
     def _flush_report(self) -> None:
         if not self.entry_dirty:

@@ -98,12 +98,12 @@ def build_registry(api: KubeApi, options: ControllerOptions) -> kopf.OperatorReg
         )
         seen_phases.clear()
         seen_phases.update(new_phases)
-        await asyncio.to_thread(refresh_status, api, snapshot)
+        await asyncio.to_thread(refresh_status, api)
 
     @kopf.timer(GROUP, VERSION, PLURAL, registry=registry, interval=RESYNC_SECONDS, idle=0)
     async def resync(body: kopf.Body, **_: Any) -> None:
         # Node labels and ConfigMaps change without touching the AuditConfig.
-        await asyncio.to_thread(refresh_status, api, dict(body))
+        await asyncio.to_thread(refresh_status, api)
 
     @kopf.on.event("", "v1", "configmaps", registry=registry)
     async def on_config_map(body: kopf.Body, **_: Any) -> None:
@@ -115,7 +115,7 @@ def build_registry(api: KubeApi, options: ControllerOptions) -> kopf.OperatorReg
         if ref.get("name") == meta.get("name") and (
             ref.get("namespace") or "kaudit-system"
         ) == meta.get("namespace"):
-            await asyncio.to_thread(refresh_status, api, config)
+            await asyncio.to_thread(refresh_status, api)
 
     @kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry, backoff=5)
     async def on_delete(body: kopf.Body, **_: Any) -> None:
@@ -125,7 +125,7 @@ def build_registry(api: KubeApi, options: ControllerOptions) -> kopf.OperatorReg
         except KubeError as error:
             raise kopf.TemporaryError(f"cannot list nodes: {error}", delay=5) from None
         if pending:
-            await asyncio.to_thread(refresh_status, api, dict(body))
+            await asyncio.to_thread(refresh_status, api)
             raise kopf.TemporaryError(
                 f"waiting for {', '.join(pending)} to turn audit logging off", delay=5
             )

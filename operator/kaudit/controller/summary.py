@@ -88,13 +88,31 @@ def compute_summary(api: KubeApi, body: Mapping[str, Any]) -> tuple[Summary, dic
     return summary, fields
 
 
-def refresh_status(api: KubeApi, body: Mapping[str, Any]) -> Summary:
-    """Write the summary when it differs from what the object shows; record Events."""
-    summary, fields = compute_summary(api, body)
-    status = body.get("status") or {}
-    current = {key: status.get(key) for key in fields}
-    if current != fields:
-        api.apply_audit_config_status(fields, field_manager=FIELD_MANAGER)
+def refresh_status(api: KubeApi) -> Summary | None:
+    """Write the summary when it differs from what the object shows; record Events.
+
+    Computed from the object as it is now, not from the event that triggered this: an older
+    body would overwrite a newer summary (a node Applied a moment ago shown as Verifying). The
+    write carries the resourceVersion it was computed from, and is redone on a conflict.
+    """
+    for _ in range(5):
+        body = api.get_audit_config()
+        if body is None:
+            return None
+        summary, fields = compute_summary(api, body)
+        status = body.get("status") or {}
+        if {key: status.get(key) for key in fields} == fields:
+            return summary
+        try:
+            api.apply_audit_config_status(
+                fields,
+                field_manager=FIELD_MANAGER,
+                resource_version=str(body["metadata"]["resourceVersion"]),
+            )
+        except KubeError as error:
+            if error.conflict:
+                continue
+            raise
         if status.get("phase") != summary.phase:
             _record(
                 api,
@@ -103,7 +121,8 @@ def refresh_status(api: KubeApi, body: Mapping[str, Any]) -> Summary:
                 summary.message,
                 summary.phase == "Degraded",
             )
-    return summary
+        return summary
+    return None
 
 
 def record_node_transitions(

@@ -146,19 +146,26 @@ class KubeApi:
         return None
 
     def apply_audit_config_status(
-        self, status: Mapping[str, Any], *, field_manager: str
+        self,
+        status: Mapping[str, Any],
+        *,
+        field_manager: str,
+        resource_version: str | None = None,
     ) -> dict[str, Any]:
         """Server-side apply of part of the status, owned by field_manager.
 
         nodeStatuses is a list keyed by nodeName, so each agent's apply merges its own entry
         and leaves the others' alone; the controller owns the summary fields the same way.
         """
-        body = {
+        body: dict[str, Any] = {
             "apiVersion": f"{GROUP}/{VERSION}",
             "kind": KIND,
             "metadata": {"name": SINGLETON_NAME},
             "status": dict(status),
         }
+        if resource_version is not None:
+            # A precondition: 409 Conflict if the object changed since it was read.
+            body["metadata"]["resourceVersion"] = resource_version
         try:
             response = self.custom.patch_cluster_custom_object_status(
                 GROUP,
