@@ -47,9 +47,17 @@ NODE_DIR="$KAUDIT_TESTBED/nodes/$NODE"
 NODE_ROOT="$NODE_DIR/root"
 RUN="$NODE_DIR/run"
 CGROUP_ROOT="kaudit-$NODE"
-# cp-1's is the bed's kubeconfig; another single node (NODE=cp-2 ... for experiments) has its own.
-if [[ "$NODE" == cp-1 ]]; then HOST_KUBECONFIG="$KAUDIT_TESTBED/kubeconfig/admin.conf"
+# cp-1's is the bed's kubeconfig; another single node (NODE=cp-2 ... for experiments) has its own;
+# the nodes of one cluster (cluster.sh) share the cluster's (KAUDIT_KUBECONFIG).
+if [[ -n "${KAUDIT_KUBECONFIG:-}" ]]; then HOST_KUBECONFIG="$KAUDIT_KUBECONFIG"
+elif [[ "$NODE" == cp-1 ]]; then HOST_KUBECONFIG="$KAUDIT_TESTBED/kubeconfig/admin.conf"
 else HOST_KUBECONFIG="$KAUDIT_TESTBED/kubeconfig/admin-$NODE.conf"; fi
+# CLUSTER_MODE: "" a single-node cluster; "init" the first control-plane node of several (uploads
+# its certificates, writes JOIN_ENV); "join" another control-plane node (kubeadm join
+# --control-plane with what JOIN_ENV holds). cluster.sh sets these.
+CLUSTER_MODE="${CLUSTER_MODE:-}"
+JOIN_ENV="$KAUDIT_TESTBED/cluster/join.env"
+EXTRA_SANS="${EXTRA_SANS:-}"
 CRI_SOCKET="unix:///run/containerd/containerd.sock"
 HOST_SOCKET="$NODE_ROOT/run/containerd/containerd.sock"
 FORWARD_RULE=(FORWARD -i "$BRIDGE" ! -o "$BRIDGE" -m comment --comment kaudit-testbed -j DROP)
@@ -304,22 +312,53 @@ start_kubelet_supervisor() {
     bash "$HERE/kubelet-supervise.sh" "$K8S_BIN/kubelet" "$RUN/kubelet.pid" "$LOG_DIR/$NODE-kubelet.log"
 }
 
+# kubeadm distributes one KubeletConfiguration to every node; what must differ per node (the
+# cgroup root, so that kubelets never see the cgroups of one another's pods) is a kubeadm patch.
+write_kubelet_patch() {
+  mkdir -p "$NODE_DIR/patches"
+  printf 'cgroupRoot: /%s\n' "$CGROUP_ROOT" >"$NODE_DIR/patches/kubeletconfiguration+merge.yaml"
+}
+
+node_registration() {
+  cat <<EOF
+nodeRegistration:
+  name: $NODE
+  criSocket: $CRI_SOCKET
+  imagePullPolicy: Never
+  # No control-plane taint: the operator's pods must run on the control-plane nodes.
+  taints: []
+  kubeletExtraArgs:
+    - name: node-ip
+      value: $NODE_IP
+patches:
+  directory: $NODE_DIR/patches
+EOF
+}
+
 write_kubeadm_config() {
+  local upload=""
+  write_kubelet_patch
+  if [[ "$CLUSTER_MODE" == init ]]; then
+    local token key
+    token="$("$K8S_BIN/kubeadm" token generate)"
+    key="$("$K8S_BIN/kubeadm" certs certificate-key)"
+    mkdir -p "$(dirname "$JOIN_ENV")"
+    printf 'JOIN_TOKEN=%s\nJOIN_CERT_KEY=%s\nJOIN_ENDPOINT=%s\n' "$token" "$key" "$CONTROL_PLANE_ENDPOINT" >"$JOIN_ENV"
+    upload="bootstrapTokens:
+- token: $token
+  ttl: 24h0m0s
+  usages: [signing, authentication]
+  groups: [system:bootstrappers:kubeadm:default-node-token]
+certificateKey: $key"
+  fi
   cat >"$NODE_DIR/kubeadm.yaml" <<EOF
 apiVersion: kubeadm.k8s.io/v1beta4
 kind: InitConfiguration
 localAPIEndpoint:
   advertiseAddress: $NODE_IP
   bindPort: 6443
-nodeRegistration:
-  name: $NODE
-  criSocket: $CRI_SOCKET
-  imagePullPolicy: Never
-  # No control-plane taint: the operator's pods must run on this one node.
-  taints: []
-  kubeletExtraArgs:
-    - name: node-ip
-      value: $NODE_IP
+$upload
+$(node_registration)
 ---
 apiVersion: kubeadm.k8s.io/v1beta4
 kind: ClusterConfiguration
@@ -333,7 +372,7 @@ networking:
 dns:
   disabled: true
 apiServer:
-  certSANs: [$NODE_IP, 127.0.0.1, localhost, $NODE]
+  certSANs: [$NODE_IP, 127.0.0.1, localhost, $NODE${EXTRA_SANS:+, $EXTRA_SANS}]
 etcd:
   local:
     dataDir: /var/lib/etcd
@@ -370,17 +409,52 @@ EOF
 }
 
 kubeadm_init() {
+  local extra=()
   write_kubeadm_config
+  [[ "$CLUSTER_MODE" == init ]] && extra=(--upload-certs)
   log "$NODE: kubeadm init (log: $LOG_DIR/$NODE-kubeadm.log)"
   if ! on_node env PATH="$K8S_BIN:$PATH" "$K8S_BIN/kubeadm" init --config "$NODE_DIR/kubeadm.yaml" \
-      --ignore-preflight-errors="${KUBEADM_IGNORE_PREFLIGHT:-SystemVerification}" \
+      "${extra[@]}" --ignore-preflight-errors="${KUBEADM_IGNORE_PREFLIGHT:-SystemVerification}" \
       --v=1 >>"$LOG_DIR/$NODE-kubeadm.log" 2>&1; then
     tail -30 "$LOG_DIR/$NODE-kubeadm.log" >&2
     die "kubeadm init failed (logs: $LOG_DIR/$NODE-kubeadm.log, $LOG_DIR/$NODE-kubelet.log)"
   fi
+  if [[ "$CLUSTER_MODE" == init ]]; then
+    echo "JOIN_CA_HASH=sha256:$(openssl x509 -pubkey -noout -in "$NODE_ROOT/etc/kubernetes/pki/ca.crt" \
+      | openssl pkey -pubin -outform der 2>/dev/null | sha256sum | cut -d' ' -f1)" >>"$JOIN_ENV"
+  fi
   mkdir -p "$(dirname "$HOST_KUBECONFIG")"
   cp "$NODE_ROOT/etc/kubernetes/admin.conf" "$HOST_KUBECONFIG"
   chmod 600 "$HOST_KUBECONFIG"
+}
+
+kubeadm_join() {
+  [[ -s "$JOIN_ENV" ]] || die "$JOIN_ENV missing: the first node (CLUSTER_MODE=init) must be up"
+  # shellcheck disable=SC1090
+  source "$JOIN_ENV"
+  write_kubelet_patch
+  cat >"$NODE_DIR/kubeadm.yaml" <<EOF
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: JoinConfiguration
+discovery:
+  bootstrapToken:
+    apiServerEndpoint: $JOIN_ENDPOINT
+    token: $JOIN_TOKEN
+    caCertHashes: [$JOIN_CA_HASH]
+controlPlane:
+  localAPIEndpoint:
+    advertiseAddress: $NODE_IP
+    bindPort: 6443
+  certificateKey: $JOIN_CERT_KEY
+$(node_registration)
+EOF
+  log "$NODE: kubeadm join --control-plane via $JOIN_ENDPOINT (log: $LOG_DIR/$NODE-kubeadm.log)"
+  if ! on_node env PATH="$K8S_BIN:$PATH" "$K8S_BIN/kubeadm" join --config "$NODE_DIR/kubeadm.yaml" \
+      --ignore-preflight-errors="${KUBEADM_IGNORE_PREFLIGHT:-SystemVerification}" \
+      --v=1 >>"$LOG_DIR/$NODE-kubeadm.log" 2>&1; then
+    tail -30 "$LOG_DIR/$NODE-kubeadm.log" >&2
+    die "kubeadm join failed (logs: $LOG_DIR/$NODE-kubeadm.log, $LOG_DIR/$NODE-kubelet.log)"
+  fi
 }
 
 wait_workloads() {
@@ -459,9 +533,14 @@ cmd_up() {
   log "$NODE: importing images"
   "$HERE/images.sh" import "$HOST_SOCKET" >/dev/null
   start_kubelet_supervisor
-  kubeadm_init
-  wait_workloads
-  smoke_test
+  if [[ "$CLUSTER_MODE" == join ]]; then
+    kubeadm_join
+    wait_workloads
+  else
+    kubeadm_init
+    wait_workloads
+    smoke_test
+  fi
   log "$NODE: ready in $(( $(date +%s) - started ))s; API server https://$NODE_IP:6443"
   print_env
 }

@@ -2,6 +2,8 @@
 # Every target runs as root on the machine itself; see hack/testbed/README.md.
 
 TESTBED_DIR := $(dir $(lastword $(MAKEFILE_LIST)))
+# NODES=1: one control-plane node (node.sh). NODES=3: three behind HAProxy (cluster.sh).
+NODES ?= 1
 
 .PHONY: testbed-deps testbed-up testbed-down testbed-env testbed-status \
 	testbed-apiserver-up testbed-apiserver-down testbed-image
@@ -10,13 +12,17 @@ TESTBED_DIR := $(dir $(lastword $(MAKEFILE_LIST)))
 testbed-deps:
 	bash $(TESTBED_DIR)install-deps.sh
 
-## Tier 2: a kubeadm-made control-plane node (reuses a healthy one).
+## Tier 2: a kubeadm-made control-plane node (reuses a healthy one); NODES=3 for three behind HAProxy.
 testbed-up:
+ifeq ($(NODES),1)
 	bash $(TESTBED_DIR)node.sh up
+else
+	NODES=$(NODES) bash $(TESTBED_DIR)cluster.sh up
+endif
 
-## Tear down tier 2 and tier 1: kubeadm reset, processes by PID, iptables, mounts, netns.
+## Tear down every node, the LB and tier 1: kubeadm reset, processes by PID, iptables, mounts, netns.
 testbed-down:
-	-bash $(TESTBED_DIR)node.sh down
+	-bash $(TESTBED_DIR)cluster.sh down-all
 	-bash $(TESTBED_DIR)apiserver.sh down
 
 ## `eval "$(make -s testbed-env)"` points kubectl at the node.
