@@ -114,7 +114,7 @@ start_etcd() {
   mkdir -p "$DIR/etcd-data" "$run" "$LOG_DIR"
   chmod 700 "$DIR/etcd-data"
   # setsid: the process outlives the shell (and pytest) that started it; its PID is recorded.
-  ETCD_UNSUPPORTED_ARCH= setsid "$ETCD_BIN" --name tier1 --data-dir "$DIR/etcd-data" \
+  setsid "$ETCD_BIN" --name tier1 --data-dir "$DIR/etcd-data" \
     --listen-client-urls "http://127.0.0.1:$ETCD_PORT" \
     --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
     --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \

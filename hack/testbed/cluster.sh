@@ -102,6 +102,7 @@ cmd_up() {
   lb_up
   CLUSTER_MODE=init node_sh "$FIRST_INDEX" up >/dev/null
   for i in $(seq $((FIRST_INDEX + 1)) "$LAST_INDEX"); do
+    # shellcheck disable=SC2209  # an environment assignment for one call of a function
     CLUSTER_MODE=join node_sh "$i" up >/dev/null
   done
   log "cluster: $NODES control-plane nodes ready in $(( $(date +%s) - started ))s behind https://$LB_IP:6443"

@@ -116,7 +116,7 @@ cmd_build() {
   need_k8s_bin kube-apiserver kube-controller-manager kube-scheduler kube-proxy
   [[ -x /bin/busybox ]] || die "/bin/busybox missing: run 'make testbed-deps'"
   mkdir -p "$IMG_CACHE"
-  local line name archive started
+  local name archive started
   while IFS='|' read -r name archive; do
     [[ -s "$archive" ]] && continue
     started=$(date +%s)

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # sourced: the variables are the callers'
 # Shared settings of the test-bed scripts (sourced, not run).
 #
 # Everything the bed makes lives under one state folder (KAUDIT_TESTBED, default
@@ -36,13 +37,13 @@ pid_alive() {
 
 # stop_pid PIDFILE [NAME]: TERM the process in PIDFILE, wait up to 20 s, then KILL; remove the file.
 stop_pid() {
-  local file="$1" name="${2:-$(basename "$1" .pid)}" pid i
+  local file="$1" name="${2:-$(basename "$1" .pid)}" pid
   [[ -s "$file" ]] || { rm -f "$file"; return 0; }
   pid="$(cat "$file")"
   if pid_alive "$file"; then
     log "stopping $name (pid $pid)"
     kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 1 100); do
+    for _ in $(seq 1 100); do
       kill -0 "$pid" 2>/dev/null || break
       sleep 0.2
     done

@@ -129,7 +129,11 @@ teardown_network() {
   ip netns del "$NETNS" 2>/dev/null || true
   ip link del "$VETH" 2>/dev/null || true
   # The bridge and the FORWARD rule are shared by all nodes: remove them with the last one.
-  if ! ls "$KAUDIT_TESTBED/nodes" 2>/dev/null | grep -qv "^$NODE$"; then
+  local other others=0
+  for other in "$KAUDIT_TESTBED"/nodes/*; do
+    [[ -d "$other" && "${other##*/}" != "$NODE" ]] && others=1
+  done
+  if (( others == 0 )); then
     while iptables -C "${FORWARD_RULE[@]}" 2>/dev/null; do iptables -D "${FORWARD_RULE[@]}"; done
     ip link del "$BRIDGE" 2>/dev/null || true
     local made
@@ -221,8 +225,8 @@ node_pids() {
 }
 
 kill_node_pids() {
-  local pids i
-  for i in 1 2 3; do
+  local pids
+  for _ in 1 2 3; do
     mapfile -t pids < <(node_pids | sort -u | grep -v "^$$\$" || true)
     [[ ${#pids[@]} -eq 0 ]] && return 0
     log "$NODE: stopping leftover processes ${pids[*]}"
