@@ -412,13 +412,18 @@ conntrack:
 EOF
 }
 
+# kubeadm 1.34's preflight only warns about cgroup v1 and the missing kubelet service: nothing is
+# ignored unless KUBEADM_IGNORE_PREFLIGHT names checks (1.35+ makes cgroup v1 an error).
+preflight=()
+[[ -n "${KUBEADM_IGNORE_PREFLIGHT:-}" ]] && preflight=(--ignore-preflight-errors="$KUBEADM_IGNORE_PREFLIGHT")
+
 kubeadm_init() {
   local extra=()
   write_kubeadm_config
   [[ "$CLUSTER_MODE" == init ]] && extra=(--upload-certs)
   log "$NODE: kubeadm init (log: $LOG_DIR/$NODE-kubeadm.log)"
   if ! on_node env PATH="$K8S_BIN:$PATH" "$K8S_BIN/kubeadm" init --config "$NODE_DIR/kubeadm.yaml" \
-      "${extra[@]}" --ignore-preflight-errors="${KUBEADM_IGNORE_PREFLIGHT:-SystemVerification}" \
+      "${extra[@]}" "${preflight[@]}" \
       --v=1 >>"$LOG_DIR/$NODE-kubeadm.log" 2>&1; then
     tail -30 "$LOG_DIR/$NODE-kubeadm.log" >&2
     die "kubeadm init failed (logs: $LOG_DIR/$NODE-kubeadm.log, $LOG_DIR/$NODE-kubelet.log)"
@@ -454,7 +459,7 @@ $(node_registration)
 EOF
   log "$NODE: kubeadm join --control-plane via $JOIN_ENDPOINT (log: $LOG_DIR/$NODE-kubeadm.log)"
   if ! on_node env PATH="$K8S_BIN:$PATH" "$K8S_BIN/kubeadm" join --config "$NODE_DIR/kubeadm.yaml" \
-      --ignore-preflight-errors="${KUBEADM_IGNORE_PREFLIGHT:-SystemVerification}" \
+      "${preflight[@]}" \
       --v=1 >>"$LOG_DIR/$NODE-kubeadm.log" 2>&1; then
     tail -30 "$LOG_DIR/$NODE-kubeadm.log" >&2
     die "kubeadm join failed (logs: $LOG_DIR/$NODE-kubeadm.log, $LOG_DIR/$NODE-kubelet.log)"
