@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +22,7 @@ import pytest
 from tests.testbed import REPO_ROOT, BedNode
 
 STEP_TIMEOUT = 420.0
+KAUDIT = Path(sys.executable).with_name("kaudit")
 CONFIG = """\
 apiVersion: kaudit.io/v1alpha1
 kind: AuditConfig
@@ -54,7 +57,22 @@ def wait_until(what: str, check: Callable[[], Any], timeout: float = STEP_TIMEOU
 
 @pytest.fixture(scope="module")
 def kubeadm_manifest(bed: BedNode) -> bytes:
-    """kubeadm's manifest as this module found it, before kaudit touched anything."""
+    """kubeadm's manifest before kaudit touched it; an interrupted earlier run is undone first,
+    with kaudit's own `node disable` (the manifest carries what to restore)."""
+    if bed.kubectl("get", "auditconfig", "cluster", check=False).returncode == 0:
+        bed.kubectl(
+            "patch",
+            "auditconfig",
+            "cluster",
+            "--type=merge",
+            "-p",
+            '{"metadata":{"finalizers":null}}',
+            check=False,
+        )
+        bed.kubectl("delete", "auditconfig", "cluster", "--ignore-not-found", check=False)
+    if b"kaudit.io/" in bed.manifest_path.read_bytes():
+        subprocess.run([str(KAUDIT), "node", "disable", "--host-root", str(bed.root)], check=True)
+        wait_until("kube-apiserver without audit flags", lambda: running_flags(bed) == set())
     original = bed.manifest_path.read_bytes()
     assert b"--audit-" not in original, "the bed's manifest already has audit flags"
     return original
@@ -69,6 +87,9 @@ def deployed(bed: BedNode, kubeadm_manifest: bytes) -> Iterator[BedNode]:
     bed.kubectl(
         "delete", "auditconfig", "cluster", "--ignore-not-found", "--timeout=300s", check=False
     )
+    bed.kubectl("delete", "-k", str(REPO_ROOT / "deploy"), "--ignore-not-found", check=False)
+    for kind in ("validatingwebhookconfiguration", "mutatingwebhookconfiguration"):
+        bed.kubectl("delete", kind, "kaudit.io", "--ignore-not-found", check=False)
     if bed.manifest_path.read_bytes() != kubeadm_manifest:
         temporary = bed.manifest_path.with_name(".kube-apiserver.yaml.e2e-restore")
         temporary.write_bytes(kubeadm_manifest)
