@@ -26,8 +26,11 @@ kubectl -n kaudit-system rollout status deployment/kaudit-controller --timeout=3
 kubectl -n kaudit-system rollout status daemonset/kaudit-agent --timeout=300s
 for _ in $(seq 1 90); do
   # The configuration exists before kopf has put its webhooks in: wait for the webhooks.
-  if [[ -n "$(kubectl get validatingwebhookconfiguration kaudit.io -o jsonpath='{.webhooks[*].name}' 2>/dev/null)" ]]; then
-    log "kaudit $image is running; the admission webhook is registered"
+  # Then wait until the API server can really call it: right after the rollout, kube-proxy may
+  # not have programmed the new Service yet, and an apply would time out in the webhook.
+  if [[ -n "$(kubectl get validatingwebhookconfiguration kaudit.io -o jsonpath='{.webhooks[*].name}' 2>/dev/null)" ]] \
+    && kubectl apply --dry-run=server -f examples/auditconfig.yaml --request-timeout=10s >/dev/null 2>&1; then
+    log "kaudit $image is running; the API server reaches its admission webhook"
     exit 0
   fi
   sleep 2
