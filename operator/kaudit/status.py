@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal, TypedDict
+from typing import Any, Final, Literal, TypedDict, cast
 
 NodePhase = Literal[
     "Pending", "Applying", "Verifying", "Applied", "Disabled", "RolledBack", "Failed"
@@ -189,3 +189,43 @@ def set_condition(
         observedGeneration=generation,
         lastTransitionTime=transition,
     )
+
+
+def updated_entry(
+    current: NodeStatus,
+    *,
+    phase: NodePhase,
+    message: str,
+    now: str,
+    generation: int | None,
+    target_hash: str | None,
+    applied_hash: str | None,
+    failure: str | None,
+) -> NodeStatus:
+    """A node's next status entry.
+
+    applied_hash: the config now running on the node; None leaves the recorded one as it is
+    (a report about progress says nothing about it), "" clears it (audit logging is off).
+    """
+    entry: dict[str, Any] = dict(current)
+    if entry.get("phase") != phase:
+        entry["lastTransitionTime"] = now
+    entry["phase"] = phase
+    entry["message"] = message[:2000]
+    if generation is not None:
+        entry["observedGeneration"] = generation
+    if target_hash:
+        entry["targetConfigHash"] = target_hash
+    else:
+        entry.pop("targetConfigHash", None)
+    if applied_hash:
+        entry["configHash"] = applied_hash
+    elif applied_hash == "":
+        entry.pop("configHash", None)
+    if failure is not None:
+        entry["lastFailedReason"] = failure[:2000]
+        entry["lastFailedTime"] = now
+        entry["failureCount"] = int(str(entry.get("failureCount") or 0)) + 1
+        if target_hash:
+            entry["lastFailedConfigHash"] = target_hash
+    return cast(NodeStatus, entry)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kaudit.status import NodeStatus, Summary, Target, summarize
+from kaudit.status import NodeStatus, Summary, Target, summarize, updated_entry
 
 NOW = "2026-11-26T12:00:00Z"
 LATER = "2026-11-26T12:05:00Z"
@@ -143,3 +143,51 @@ def test_entries_of_unselected_nodes_are_ignored() -> None:
     statuses = [entry("cp-1", "Applied"), entry("worker-9", "Failed")]
     summary = summarize(target=ON, selected_nodes=["cp-1"], node_statuses=statuses, now=NOW)
     assert summary.phase == "Enabled"
+
+
+def test_a_progress_report_keeps_the_config_the_node_runs() -> None:
+    applied = NodeStatus(
+        nodeName="cp-1", phase="Applied", configHash="sha256:new", observedGeneration=4
+    )
+    again = updated_entry(
+        applied,
+        phase="Applied",
+        message="still on",
+        now=LATER,
+        generation=4,
+        target_hash="sha256:new",
+        applied_hash=None,
+        failure=None,
+    )
+    # Dropping the hash here made the summary flap between 1/1 and 0/1 every second.
+    assert again["configHash"] == "sha256:new"
+    assert "lastTransitionTime" not in again
+
+
+def test_audit_off_clears_the_config_and_a_failure_is_counted() -> None:
+    applied = NodeStatus(nodeName="cp-1", phase="Applied", configHash="sha256:new")
+    off = updated_entry(
+        applied,
+        phase="Disabled",
+        message="off",
+        now=NOW,
+        generation=5,
+        target_hash=None,
+        applied_hash="",
+        failure=None,
+    )
+    assert "configHash" not in off
+    assert off["lastTransitionTime"] == NOW
+    failed = updated_entry(
+        off,
+        phase="RolledBack",
+        message="rolled back",
+        now=LATER,
+        generation=6,
+        target_hash="sha256:bad",
+        applied_hash=None,
+        failure="no /readyz in 300s",
+    )
+    assert failed["failureCount"] == 1
+    assert failed["lastFailedConfigHash"] == "sha256:bad"
+    assert failed["lastFailedTime"] == LATER

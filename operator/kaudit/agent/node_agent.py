@@ -72,7 +72,7 @@ from kaudit.rollout import (
     node_is_done,
     rollout_order,
 )
-from kaudit.status import NodePhase, NodeStatus
+from kaudit.status import NodePhase, NodeStatus, updated_entry
 from kaudit.yamltext import YamlTextError, load_single_document
 
 log = logging.getLogger("kaudit.agent")
@@ -478,7 +478,7 @@ class NodeAgent:
                     "API server restarted healthy"
                     + (" and is writing audit events" if desired.enabled else ""),
                     layout=layout,
-                    config_hash=desired.config_hash,
+                    config_hash=desired.config_hash or "",
                 )
             return
         reason = verdict.first_failure
@@ -739,29 +739,16 @@ class NodeAgent:
         config_hash: str | None = None,
         failure: str | None = None,
     ) -> None:
-        entry = dict(self.entry)
-        now = iso(self.clock())
-        if entry.get("phase") != phase:
-            entry["lastTransitionTime"] = now
-        entry["phase"] = phase
-        entry["message"] = message[:2000]
-        if plan.generation is not None:
-            entry["observedGeneration"] = plan.generation
-        if plan.desired is not None and plan.desired.config_hash:
-            entry["targetConfigHash"] = plan.desired.config_hash
-        else:
-            entry.pop("targetConfigHash", None)
-        if config_hash is not None or phase in ("Applied", "Disabled"):
-            if config_hash:
-                entry["configHash"] = config_hash
-            else:
-                entry.pop("configHash", None)
-        if failure is not None:
-            entry["lastFailedReason"] = failure[:2000]
-            entry["lastFailedTime"] = now
-            entry["failureCount"] = int(str(entry.get("failureCount") or 0)) + 1
-            if plan.desired is not None and plan.desired.config_hash:
-                entry["lastFailedConfigHash"] = plan.desired.config_hash
+        entry = updated_entry(
+            self.entry,
+            phase=phase,
+            message=message,
+            now=iso(self.clock()),
+            generation=plan.generation,
+            target_hash=plan.desired.config_hash if plan.desired is not None else None,
+            applied_hash=config_hash,
+            failure=failure,
+        )
         facts_due = (
             entry.get("phase") != self.entry.get("phase")
             or time.monotonic() - self.facts_refreshed >= self.settings.facts_seconds
@@ -778,7 +765,7 @@ class NodeAgent:
                 entry["auditLogSizeBytes"] = audit_log["sizeBytes"]
                 entry["auditLogLastWrite"] = audit_log["lastWrite"][:19] + "Z"
         changed = entry != self.entry
-        self.entry = NodeStatus(**entry)  # type: ignore[typeddict-item]
+        self.entry = entry
         if changed or self.entry_dirty:
             if changed:
                 first_line = message.splitlines()[0] if message else ""
