@@ -228,7 +228,12 @@ def test_an_invalid_policy_is_refused_at_apply_and_the_node_is_untouched(deploye
 def test_a_hand_edit_that_removes_the_audit_flags_is_corrected(deployed: BedNode) -> None:
     bed = deployed
     text = bed.manifest_path.read_text()
-    edited = "\n".join(line for line in text.splitlines() if "--audit-" not in line) + "\n"
+    # What a person does: delete the five flag lines (kaudit's annotations stay).
+    edited = "".join(
+        line
+        for line in text.splitlines(keepends=True)
+        if not line.lstrip().startswith("- --audit-")
+    )
     temporary = bed.manifest_path.with_name(".kube-apiserver.yaml.hand-edit")
     temporary.write_text(edited)
     temporary.replace(bed.manifest_path)

@@ -63,6 +63,7 @@ from kaudit.manifest.model import (
     AuditPatch,
     AuditVolume,
     ManifestAuditState,
+    ManifestError,
 )
 
 _RECORD_VERSION = 1
@@ -96,7 +97,9 @@ def enable_audit(text: str, patch: AuditPatch, *, source: str) -> str:
     """The manifest with the patch's flags, volumes, mounts and config-hash annotation."""
     pod = parse_pod(text, source)
     if _kaudit_entries(pod):
-        text = disable_audit(text, source=source)
+        # Salvage: a hand edit may have removed some of what kaudit added (the drift kaudit is
+        # there to correct); what is gone needs no undoing, and the rest is put back first.
+        text = disable_audit(text, source=source, salvage=True)
         pod = parse_pod(text, source)
     _refuse_shell(pod)
     edits: list[Edit] = []
@@ -107,18 +110,30 @@ def enable_audit(text: str, patch: AuditPatch, *, source: str) -> str:
     return apply_edits(text, edits)
 
 
-def disable_audit(text: str, *, source: str) -> str:
-    """The manifest as it was before enable_audit; unchanged if kaudit never touched it."""
+def disable_audit(text: str, *, source: str, salvage: bool = False) -> str:
+    """The manifest as it was before enable_audit; unchanged if kaudit never touched it.
+
+    Strict by default: a manifest edited since enable (an item kaudit recorded is missing) is
+    an error, since the result could differ from the original. With salvage, what is missing
+    is skipped and the kaudit annotations go, which is what re-enabling after a hand edit needs.
+    """
     pod = parse_pod(text, source)
     kaudit_entries = _kaudit_entries(pod)
     if not kaudit_entries:
         return text
-    record = _load_record(pod)
+    try:
+        record = _load_record(pod)
+    except ManifestError:
+        if not salvage:
+            raise
+        record = _Record()
     removal = _Removal(pod)
     container = pod.container
     where = container.field
     for name, original in record.flags:
         found = [flag for flag in container.flags if flag.name == name]
+        if not found and salvage:
+            continue
         if len(found) != 1:
             raise _edited_since(pod, where, f"flag {name} is given {len(found)} times")
         flag = found[0]
@@ -135,6 +150,8 @@ def disable_audit(text: str, *, source: str) -> str:
         if not pairs:
             continue
         if entry is None:
+            if salvage:
+                continue
             raise _edited_since(pod, f"{parent_where}.{key}", "is missing")
         assert isinstance(entry.value, SequenceNode)
         assert isinstance(parent, MappingNode)
@@ -143,6 +160,8 @@ def disable_audit(text: str, *, source: str) -> str:
         added: list[int] = []
         for name, original in pairs:
             named = [item for item in items if item.name == name]
+            if not named and salvage:
+                continue
             if len(named) != 1:
                 raise _edited_since(pod, f"{parent_where}.{key}", f"{len(named)} named {name}")
             if original is None:
