@@ -188,7 +188,8 @@ def disable_audit_on_host(layout: HostLayout, *, clock: Clock = utc_now) -> Appl
     """Remove what kaudit added to the manifest and put back the policy file as it was."""
     _refuse_backups_in_manifests_folder(layout)
     old_manifest = _read_text(layout.manifest, what="kube-apiserver manifest")
-    new_manifest = disable_audit(old_manifest, source=str(layout.manifest))
+    # Salvage: turning audit logging off must work on a manifest someone edited since.
+    new_manifest = disable_audit(old_manifest, source=str(layout.manifest), salvage=True)
     state = _read_state(layout)
     before = state.get("policyFileBefore")
     old_policy = _read_optional_text(layout.policy_file)

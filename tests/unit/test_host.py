@@ -295,3 +295,16 @@ def test_restoring_a_snapshot_without_a_policy_removes_the_new_one(host: HostLay
     apply_desired_state(host, desired())
     restore_snapshot(host, snapshot)
     assert not host.policy_file.exists()
+
+
+def test_disable_after_a_hand_edit_still_turns_audit_off(host: HostLayout) -> None:
+    apply_desired_state(host, desired())
+    edited = "".join(
+        line
+        for line in host.manifest.read_text().splitlines(keepends=True)
+        if not line.lstrip().startswith("- --audit-")
+    )
+    host.manifest.write_text(edited)
+    result = disable_audit_on_host(host)
+    assert result.changed
+    assert host.manifest.read_text() == KUBEADM_MANIFEST
