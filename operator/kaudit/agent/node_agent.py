@@ -289,18 +289,22 @@ class NodeAgent:
     # --- states --------------------------------------------------------------------------
 
     def _host_matches(self, desired: DesiredState, layout: HostLayout) -> bool:
+        """The host is as desired: enabling again would change nothing.
+
+        Not just the config-hash annotation: a hand edit that deletes the audit flags leaves
+        the annotation in place, and must still count as drift.
+        """
         try:
-            manifest_text = layout.manifest.read_text(encoding="utf-8")
-            state = inspect_manifest(manifest_text, source=str(layout.manifest))
+            # newline="": a CRLF manifest must compare with its own bytes.
+            with layout.manifest.open(encoding="utf-8", newline="") as handle:
+                manifest_text = handle.read()
+            if not desired.enabled or desired.patch is None:
+                return not inspect_manifest(manifest_text, source=str(layout.manifest)).managed
+            wanted = enable_audit(manifest_text, desired.patch, source=str(layout.manifest))
+            policy = layout.policy_file.read_text(encoding="utf-8")
         except (OSError, ManifestError):
             return False
-        if not desired.enabled:
-            return not state.managed
-        try:
-            policy = layout.policy_file.read_text(encoding="utf-8")
-        except OSError:
-            return False
-        return state.config_hash == desired.config_hash and policy == desired.policy_text
+        return wanted == manifest_text and policy == desired.policy_text
 
     def _confirm(self, plan: Plan, layout: HostLayout) -> None:
         """The host has the desired files: report Applied/Disabled once the API server agrees."""
