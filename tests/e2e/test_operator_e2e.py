@@ -85,7 +85,13 @@ def deployed(bed: BedNode, kubeadm_manifest: bytes) -> Iterator[BedNode]:
     yield bed
     # Leave the bed as found: no AuditConfig, kubeadm's own manifest.
     bed.kubectl(
-        "delete", "auditconfig", "cluster", "--ignore-not-found", "--timeout=300s", check=False
+        "delete",
+        "auditconfig",
+        "cluster",
+        "--ignore-not-found",
+        "--timeout=400s",
+        check=False,
+        timeout=420,
     )
     bed.kubectl("delete", "-k", str(REPO_ROOT / "deploy"), "--ignore-not-found", check=False)
     for kind in ("validatingwebhookconfiguration", "mutatingwebhookconfiguration"):
@@ -279,7 +285,9 @@ def test_deleting_the_auditconfig_turns_audit_off_before_it_goes(
     assert apply(bed, "  enabled: true\n").returncode == 0
     wait_ready(bed)
     assert running_flags(bed) == SEED_FLAGS
-    result = bed.kubectl("delete", "auditconfig", "cluster", "--timeout=400s", check=False)
+    result = bed.kubectl(
+        "delete", "auditconfig", "cluster", "--timeout=400s", check=False, timeout=420
+    )
     assert result.returncode == 0, result.stderr
     assert bed.manifest_path.read_bytes() == kubeadm
     wait_until("kube-apiserver without audit flags", lambda: running_flags(bed) == set())
