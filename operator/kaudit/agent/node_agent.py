@@ -257,29 +257,21 @@ class NodeAgent:
                 plan.problem = f"policy not applied: {error}"
                 plan.desired = None
         if selected:
-            selector = ",".join(
-                f"{key}={value}" if value else key for key, value in spec.node_selector.items()
-            )
-            names = [
-                item["metadata"]["name"] for item in self.api.list_nodes(label_selector=selector)
-            ]
-            plan.order = rollout_order(names)
+            plan.order = rollout_order(self.api.node_names(spec.node_selector))
         return plan
 
     def _config_map_text(self, spec: AuditConfigSpec) -> str | None:
         ref = spec.policy.config_map_ref
         if ref is None:
             return None
-        config_map = self.api.get_config_map(ref.namespace, ref.name)
-        data = (config_map or {}).get("data") or {}
-        if ref.key not in data:
+        text = self.api.config_map_value(ref.namespace, ref.name, ref.key)
+        if text is None:
             raise ConfigError(
                 source="AuditConfig cluster",
                 field="spec.policy.configMapRef",
-                reason=f"ConfigMap {ref.namespace}/{ref.name} "
-                + ("has no key " + repr(ref.key) if config_map else "not found"),
+                reason=f"ConfigMap {ref.namespace}/{ref.name} key {ref.key!r} not found",
             )
-        return str(data[ref.key])
+        return text
 
     def _layout_for(self, desired: DesiredState | None) -> HostLayout:
         if desired is not None:
@@ -816,17 +808,14 @@ class NodeAgent:
     def _event(self, plan: Plan, reason: str, message: str, *, warning: bool) -> None:
         if plan.body is None:
             return
-        try:
-            self.api.record_event(
-                namespace=self.settings.events_namespace,
-                involved=plan.body,
-                reason=reason,
-                message=message,
-                warning=warning,
-                component=COMPONENT,
-            )
-        except KubeError as error:
-            log.warning("Event %s not recorded: %s", reason, error)
+        self.api.record_event(
+            namespace=self.settings.events_namespace,
+            involved=plan.body,
+            reason=reason,
+            message=message,
+            warning=warning,
+            component=COMPONENT,
+        )
 
     # --- lease ---------------------------------------------------------------------------
 

@@ -18,7 +18,6 @@ import kopf
 from kaudit.config import GROUP, VERSION
 from kaudit.controller.admission import review_audit_config
 from kaudit.controller.summary import (
-    config_map_text,
     nodes_still_enabled,
     record_node_transitions,
     refresh_status,
@@ -80,9 +79,7 @@ def build_registry(api: KubeApi, options: ControllerOptions) -> kopf.OperatorReg
             return
         if (body.get("metadata") or {}).get("deletionTimestamp"):
             return
-        decision = review_audit_config(
-            dict(body), read_config_map=lambda ns, name, key: config_map_text(api, ns, name, key)
-        )
+        decision = review_audit_config(dict(body), read_config_map=api.config_map_value)
         warnings.extend(decision.warnings)
         if not decision.allowed:
             raise kopf.AdmissionError(decision.message, code=422)

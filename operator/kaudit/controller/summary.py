@@ -28,17 +28,6 @@ EVENTS_NAMESPACE: Final = "default"
 _NODE_EVENTS: Final = {"Applied": "NodeApplied", "Disabled": "NodeDisabled"}
 
 
-def node_selector_string(spec: AuditConfigSpec) -> str:
-    return ",".join(f"{k}={v}" if v else k for k, v in spec.node_selector.items())
-
-
-def config_map_text(api: KubeApi, namespace: str, name: str, key: str) -> str | None:
-    config_map = api.get_config_map(namespace, name)
-    data = (config_map or {}).get("data") or {}
-    value = data.get(key)
-    return value if isinstance(value, str) else None
-
-
 def compute_summary(api: KubeApi, body: Mapping[str, Any]) -> tuple[Summary, dict[str, Any]]:
     """The summary and the status fields the controller writes, for the object as it is now."""
     metadata = body.get("metadata") or {}
@@ -50,7 +39,7 @@ def compute_summary(api: KubeApi, body: Mapping[str, Any]) -> tuple[Summary, dic
     try:
         spec = audit_config_spec_from_data(body.get("spec") or {}, source="AuditConfig cluster")
         ref = spec.policy.config_map_ref
-        text = config_map_text(api, ref.namespace, ref.name, ref.key) if ref else None
+        text = api.config_map_value(ref.namespace, ref.name, ref.key) if ref else None
         if ref is not None and text is None:
             problem = f"ConfigMap {ref.namespace}/{ref.name} key {ref.key} not found"
         else:
@@ -62,9 +51,7 @@ def compute_summary(api: KubeApi, body: Mapping[str, Any]) -> tuple[Summary, dic
     except (ConfigError, PolicyError) as error:
         problem = str(error)
     enabled = spec.enabled and not metadata.get("deletionTimestamp")
-    selected = rollout_order(
-        [item["metadata"]["name"] for item in api.list_nodes(node_selector_string(spec))]
-    )
+    selected = rollout_order(api.node_names(spec.node_selector))
     summary = summarize(
         target=Target(
             generation=generation, enabled=enabled, config_hash=config_hash, policy_problem=problem
@@ -148,7 +135,7 @@ def nodes_still_enabled(api: KubeApi, body: Mapping[str, Any]) -> list[str]:
         spec = audit_config_spec_from_data(body.get("spec") or {}, source="AuditConfig cluster")
     except ConfigError:
         spec = AuditConfigSpec()
-    selected = [item["metadata"]["name"] for item in api.list_nodes(node_selector_string(spec))]
+    selected = api.node_names(spec.node_selector)
     entries = {e.get("nodeName"): e for e in (body.get("status") or {}).get("nodeStatuses") or []}
     return [n for n in rollout_order(selected) if (entries.get(n) or {}).get("phase") != "Disabled"]
 
@@ -156,14 +143,11 @@ def nodes_still_enabled(api: KubeApi, body: Mapping[str, Any]) -> list[str]:
 def _record(
     api: KubeApi, body: Mapping[str, Any], reason: str, message: str, warning: bool
 ) -> None:
-    try:
-        api.record_event(
-            namespace=EVENTS_NAMESPACE,
-            involved=body,
-            reason=reason,
-            message=message,
-            warning=warning,
-            component=COMPONENT,
-        )
-    except KubeError as error:
-        log.warning("Event %s not recorded: %s", reason, error)
+    api.record_event(
+        namespace=EVENTS_NAMESPACE,
+        involved=body,
+        reason=reason,
+        message=message,
+        warning=warning,
+        component=COMPONENT,
+    )

@@ -8,6 +8,7 @@ kaudit is typed against the JSON it reads and the YAML users write.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,6 +19,8 @@ from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
 from kaudit.config import GROUP, KIND, SINGLETON_NAME, VERSION
+
+log = logging.getLogger("kaudit.kube")
 
 PLURAL: Final = "auditconfigs"
 APPLY_PATCH: Final = "application/apply-patch+yaml"
@@ -208,6 +211,16 @@ class KubeApi:
             lambda: self.core.read_namespaced_config_map(name, namespace, _preload_content=False),
         )
 
+    def config_map_value(self, namespace: str, name: str, key: str) -> str | None:
+        """One key of a ConfigMap's data, or None when the ConfigMap or the key is missing."""
+        value = ((self.get_config_map(namespace, name) or {}).get("data") or {}).get(key)
+        return value if isinstance(value, str) else None
+
+    def node_names(self, selector: Mapping[str, str]) -> list[str]:
+        """Names of the nodes a label selector (key: value, "" meaning "has the label") picks."""
+        text = ",".join(f"{key}={value}" if value else key for key, value in selector.items())
+        return [item["metadata"]["name"] for item in self.list_nodes(label_selector=text)]
+
     def dry_run_create_pod(self, namespace: str, pod: Mapping[str, Any]) -> None:
         """Ask the API server to validate and admit a pod without creating it."""
         try:
@@ -258,7 +271,7 @@ class KubeApi:
         warning: bool,
         component: str,
     ) -> None:
-        """A core/v1 Event about an object (the AuditConfig); failures are the caller's to log."""
+        """A core/v1 Event about an object (the AuditConfig); a failure is logged, not raised."""
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         metadata = involved.get("metadata", {})
         event = {
@@ -288,7 +301,8 @@ class KubeApi:
         try:
             self.core.create_namespaced_event(namespace, _raw(event), _preload_content=False)
         except Exception as error:
-            raise _error(f"recording event {reason}", error) from None
+            # Events are best effort: losing one must not stop a rollout or a rollback.
+            log.warning("Event %s not recorded: %s", reason, _error("recording event", error))
 
     # --- helpers -------------------------------------------------------------------------
 
