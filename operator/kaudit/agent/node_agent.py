@@ -160,10 +160,10 @@ class NodeAgent:
                 backoff = 1.0
             except KubeError as error:
                 log.warning("Reconcile skipped: API not usable (%s)", error)
-                backoff = min(backoff * 2, 15.0)
+                backoff = min(backoff * 2, 5.0)
             except Exception:
                 log.exception("Reconcile failed")
-                backoff = min(backoff * 2, 15.0)
+                backoff = min(backoff * 2, 5.0)
             self._wait_for_cause(stop, backoff if backoff > 1.0 else None)
 
     def _wait_for_cause(self, stop: threading.Event, backoff: float | None) -> None:
