@@ -307,12 +307,22 @@ class NodeAgent:
             and self.entry.get("configHash") == plan.desired.config_hash
         ):
             self._report(plan, phase, self.entry.get("message", ""), layout=layout)
-            self._release_lease_if_held()
+            self._release_lease_if_held(plan)
             return
         if not plan.desired.enabled:
             self._confirm_disabled(plan, layout)
             return
-        verdict = self._observe_health(plan.desired, layout, written_at=None)
+        # Steady state: no write to compare with, so any start time and any log file will do.
+        verdict = self._observe_health(
+            layout,
+            HealthExpectation(
+                config_hash=plan.desired.config_hash,
+                written_at=datetime.fromtimestamp(0, UTC),
+                log_size_before=None,
+                log_mtime_before=None,
+                check_log=True,
+            ),
+        )
         if verdict.healthy:
             message = (
                 "audit logging is on; the API server restarted with the new configuration"
@@ -320,7 +330,7 @@ class NodeAgent:
                 else "audit logging is off"
             )
             self._report(plan, phase, message, layout=layout, config_hash=plan.desired.config_hash)
-            self._release_lease_if_held()
+            self._release_lease_if_held(plan)
         else:
             self._report(plan, "Verifying", verdict.first_failure, layout=layout)
 
@@ -346,7 +356,7 @@ class NodeAgent:
             )
             return
         self._report(plan, "Disabled", "audit logging is off", layout=layout, config_hash="")
-        self._release_lease_if_held()
+        self._release_lease_if_held(plan)
 
     def _converge_without_config(self, layout: HostLayout) -> None:
         """No AuditConfig: a host kaudit changed goes back to how it was."""
@@ -463,7 +473,14 @@ class NodeAgent:
     ) -> None:
         desired = plan.desired
         assert desired is not None
-        verdict = self._wait_until_healthy(plan, layout, written_at, lease)
+        verdict = self._wait_until_healthy(
+            plan,
+            layout,
+            written_at,
+            lease,
+            want_hash=desired.config_hash,
+            check_log=desired.enabled,
+        )
         if verdict.healthy:
             clear_pending_change(layout)
             if report:
@@ -517,13 +534,13 @@ class NodeAgent:
             restored_hash = inspect_manifest(snapshot.manifest_text, source="backup").config_hash
         except ManifestError:
             restored_hash = None
-        previous = DesiredState(
-            enabled=restored_hash is not None,
-            host_paths=layout.paths,
-            log_file_name=layout.log_file_name,
-        )
         verdict = self._wait_until_healthy(
-            plan, layout, restored_at, lease, expect_hash=restored_hash, desired=previous
+            plan,
+            layout,
+            restored_at,
+            lease,
+            want_hash=restored_hash,
+            check_log=restored_hash is not None,
         )
         if verdict.healthy:
             self._fail(plan, layout, f"rolled back: {reason}", rolled_back=True)
@@ -573,24 +590,22 @@ class NodeAgent:
         written_at: datetime,
         lease: RolloutLease | None,
         *,
-        expect_hash: str | object | None = ...,
-        desired: DesiredState | None = None,
+        want_hash: str | None,
+        check_log: bool,
     ) -> HealthVerdict:
-        desired = desired or plan.desired
-        assert desired is not None
-        want_hash = desired.config_hash if expect_hash is ... else expect_hash
+        """Poll the gate until it passes or the spec's health timeout runs out."""
         timeout = plan.spec.rollout.health_timeout_seconds
         deadline = time.monotonic() + timeout
         size_before, mtime_before = log_facts(layout.log_file)
         expected = HealthExpectation(
-            config_hash=want_hash if isinstance(want_hash, str) else None,
+            config_hash=want_hash,
             written_at=written_at,
             log_size_before=size_before,
             log_mtime_before=mtime_before,
-            check_log=desired.enabled,
+            check_log=check_log,
         )
         nudged = False
-        verdict = self._observe_health(desired, layout, written_at=written_at, expected=expected)
+        verdict = self._observe_health(layout, expected)
         while not verdict.healthy and time.monotonic() < deadline:
             if (
                 not nudged
@@ -604,9 +619,7 @@ class NodeAgent:
                     lease.renew()
             self._flush_report()
             self.sleep(self.settings.gate_poll_seconds)
-            verdict = self._observe_health(
-                desired, layout, written_at=written_at, expected=expected
-            )
+            verdict = self._observe_health(layout, expected)
         log.info(
             "Health gate %s",
             "passed" if verdict.healthy else "failed",
@@ -614,22 +627,7 @@ class NodeAgent:
         )
         return verdict
 
-    def _observe_health(
-        self,
-        desired: DesiredState,
-        layout: HostLayout,
-        *,
-        written_at: datetime | None,
-        expected: HealthExpectation | None = None,
-    ) -> HealthVerdict:
-        if expected is None:
-            expected = HealthExpectation(
-                config_hash=desired.config_hash,
-                written_at=written_at or datetime.fromtimestamp(0, UTC),
-                log_size_before=None,
-                log_mtime_before=None,
-                check_log=desired.enabled,
-            )
+    def _observe_health(self, layout: HostLayout, expected: HealthExpectation) -> HealthVerdict:
         pod: Mapping[str, Any] | None = None
         api_error = None
         try:
@@ -832,14 +830,6 @@ class NodeAgent:
             clock=self.clock,
         )
 
-    def _release_lease_if_held(self) -> None:
-        lease = RolloutLease(
-            self.api,
-            namespace=self.settings.namespace,
-            name=self.settings.lease_name,
-            holder=self.settings.node_name,
-            duration_seconds=60,
-            clock=self.clock,
-        )
+    def _release_lease_if_held(self, plan: Plan) -> None:
         with contextlib.suppress(KubeError):
-            lease.release()
+            self._lease(plan).release()
