@@ -12,12 +12,23 @@ log() { echo "deploy: $*" >&2; }
 
 tag="$( { cat Dockerfile pyproject.toml; find operator -type f \( -name '*.py' -o -name '*.yaml' -o -name py.typed \) | LC_ALL=C sort | xargs cat; } | sha256sum | cut -c1-12)"
 image="localhost/kaudit:$tag"
-socket="$KAUDIT_NODE_ROOT/run/containerd/containerd.sock"
-if ctr --address "$socket" -n k8s.io images ls -q | grep -qx "$image"; then
-  log "image $image already on the node"
-else
-  KAUDIT_IMAGE="$image" bash hack/testbed/build-image.sh >/dev/null
-fi
+# Every node of the cluster (one, or three with NODES=3) runs an agent: each node's containerd
+# gets the image.
+archive="${KAUDIT_CACHE:-/var/cache/kaudit}/images/kaudit-dev.tar"
+built=""
+for node in $(kubectl get nodes -o jsonpath='{.items[*].metadata.name}'); do
+  socket="${KAUDIT_TESTBED:-/var/lib/kaudit-testbed}/nodes/$node/root/run/containerd/containerd.sock"
+  if ctr --address "$socket" -n k8s.io images ls -q | grep -qx "$image"; then
+    log "image $image already on $node"
+    continue
+  fi
+  if [[ -z "$built" ]]; then
+    KAUDIT_IMAGE="$image" bash hack/testbed/build-image.sh --no-import >/dev/null
+    built=yes
+  fi
+  ctr --address "$socket" -n k8s.io images import "$archive" >/dev/null
+  log "image $image imported into $node"
+done
 
 kubectl kustomize deploy | sed "s#image: localhost/kaudit:dev#image: $image#" \
   | kubectl apply --server-side --force-conflicts -f - >/dev/null

@@ -105,9 +105,23 @@ cmd_up() {
     # shellcheck disable=SC2209  # an environment assignment for one call of a function
     CLUSTER_MODE=join node_sh "$i" up >/dev/null
   done
+  pod_routes
   log "cluster: $NODES control-plane nodes ready in $(( $(date +%s) - started ))s behind https://$LB_IP:6443"
   "$K8S_BIN/kubectl" --kubeconfig="$KUBECONFIG_PATH" get nodes -o wide >&2
   node_sh "$FIRST_INDEX" env
+}
+
+# No overlay network: every node routes the other nodes' pod subnets to those nodes over the
+# bridge (host-gw style). Without it a pod on cp-1 reaches the kubernetes Service only when
+# kube-proxy picks cp-1's own API server, and times out for the other two.
+pod_routes() {
+  local i j
+  for i in $(seq "$FIRST_INDEX" "$LAST_INDEX"); do
+    for j in $(seq "$FIRST_INDEX" "$LAST_INDEX"); do
+      [[ "$i" == "$j" ]] && continue
+      ip -n "kaudit-cp-$i" route replace "10.232.$j.0/24" via "10.231.0.$((10 + j))"
+    done
+  done
 }
 
 cmd_down() {
