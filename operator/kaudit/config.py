@@ -158,6 +158,18 @@ class RolloutSpec:
 
 
 @dataclass(frozen=True, kw_only=True)
+class KubeadmConfigSpec:
+    """kubeadm's own record of the cluster (ConfigMap kube-system/kubeadm-config).
+
+    record: also write the audit flags and volumes into its ClusterConfiguration, so that
+    `kubeadm upgrade` and `kubeadm join --control-plane`, which regenerate the manifest from
+    it, keep audit logging on instead of dropping it until an agent puts it back.
+    """
+
+    record: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
 class AuditConfigSpec:
     enabled: bool = True
     policy: PolicySpec = field(default_factory=PolicySpec)
@@ -165,6 +177,7 @@ class AuditConfigSpec:
     host_paths: HostPathsSpec = field(default_factory=HostPathsSpec)
     node_selector: Mapping[str, str] = field(default_factory=lambda: {CONTROL_PLANE_LABEL: ""})
     rollout: RolloutSpec = field(default_factory=RolloutSpec)
+    kubeadm_config: KubeadmConfigSpec = field(default_factory=KubeadmConfigSpec)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -218,7 +231,9 @@ def audit_config_spec_from_data(data: object, *, source: str) -> AuditConfigSpec
     reader = _Reader(source)
     spec = reader.mapping(data, "spec")
     reader.known_keys(
-        spec, "spec", {"enabled", "policy", "log", "hostPaths", "nodeSelector", "rollout"}
+        spec,
+        "spec",
+        {"enabled", "policy", "log", "hostPaths", "nodeSelector", "rollout", "kubeadmConfig"},
     )
     result = AuditConfigSpec(
         enabled=reader.boolean(spec, "enabled", "spec", default=True),
@@ -227,6 +242,7 @@ def audit_config_spec_from_data(data: object, *, source: str) -> AuditConfigSpec
         host_paths=_host_paths_spec(reader, spec.get("hostPaths", {})),
         node_selector=_node_selector(reader, spec.get("nodeSelector")),
         rollout=_rollout_spec(reader, spec.get("rollout", {})),
+        kubeadm_config=_kubeadm_config_spec(reader, spec.get("kubeadmConfig", {})),
     )
     _check_paths_fit_together(result, source)
     return result
@@ -333,7 +349,7 @@ def _log_spec(reader: _Reader, data: object) -> LogSpec:
             field=f"{where}.batch.maxWait",
             reason=f"must be a Go duration such as 30s or 1m30s, found {max_wait!r}",
         )
-    return LogSpec(
+    result = LogSpec(
         path=path,
         max_age=reader.optional_int(log, "maxAge", where, default=defaults.max_age, minimum=0),
         max_backup=reader.optional_int(
@@ -362,6 +378,29 @@ def _log_spec(reader: _Reader, data: object) -> LogSpec:
             ),
         ),
     )
+    _check_log_limits(reader, result, where)
+    return result
+
+
+# kube-apiserver's defaults for --audit-log-truncate-max-{batch,event}-size.
+_TRUNCATE_MAX_BATCH_DEFAULT: Final = 10 * 1024 * 1024
+_TRUNCATE_MAX_EVENT_DEFAULT: Final = 100 * 1024
+
+
+def _check_log_limits(reader: _Reader, log: LogSpec, where: str) -> None:
+    """kube-apiserver's own start-up check of the truncate sizes.
+
+    It checks the truncate sizes even when truncating is off, and exits at start when they
+    do not fit: caught here, the spec is refused before any node is touched.
+    """
+    batch_size = log.truncate.max_batch_size or _TRUNCATE_MAX_BATCH_DEFAULT
+    event_size = log.truncate.max_event_size or _TRUNCATE_MAX_EVENT_DEFAULT
+    if batch_size < event_size:
+        raise reader.fail(
+            f"{where}.truncate.maxBatchSize",
+            f"{batch_size} is less than maxEventSize {event_size}: kube-apiserver refuses to "
+            "start when a batch cannot hold one event",
+        )
 
 
 def _host_paths_spec(reader: _Reader, data: object) -> HostPathsSpec:
@@ -423,6 +462,13 @@ def _rollout_spec(reader: _Reader, data: object) -> RolloutSpec:
         health_timeout_seconds=timeout if timeout is not None else 300,
         auto_rollback=reader.boolean(rollout, "autoRollback", where, default=True),
     )
+
+
+def _kubeadm_config_spec(reader: _Reader, data: object) -> KubeadmConfigSpec:
+    where = "spec.kubeadmConfig"
+    kubeadm = reader.mapping(data, where)
+    reader.known_keys(kubeadm, where, {"record"})
+    return KubeadmConfigSpec(record=reader.boolean(kubeadm, "record", where, default=True))
 
 
 def _check_paths_fit_together(spec: AuditConfigSpec, source: str) -> None:

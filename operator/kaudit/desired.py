@@ -13,8 +13,16 @@ import hashlib
 import json
 import posixpath
 from dataclasses import dataclass
+from typing import Final
 
-from kaudit.config import AuditConfigSpec, ConfigError, HostPathsSpec, LogSpec, PolicySpec
+from kaudit.config import (
+    DEFAULT_POLICY_FILE,
+    AuditConfigSpec,
+    ConfigError,
+    HostPathsSpec,
+    LogSpec,
+    PolicySpec,
+)
 from kaudit.manifest import AuditPatch, AuditVolume
 from kaudit.policy import (
     Policy,
@@ -29,6 +37,7 @@ from kaudit.policy import (
 
 LOG_VOLUME_NAME = "audit-logs"
 POLICY_VOLUME_NAME = "audit-policy"
+AUDIT_VOLUME_NAMES: Final = frozenset({LOG_VOLUME_NAME, POLICY_VOLUME_NAME})
 # kubelet creates a missing folder for DirectoryOrCreate, so the API server starts even when
 # the agent has not yet made the log folder (the seed guide's type "" would leave that to the
 # container runtime).
@@ -113,9 +122,9 @@ def _with_overrides(base: Policy, spec: PolicySpec) -> Policy:
     return parse_policy_text(render_policy(merged), source=f"{spec.source_name} with overrides")
 
 
-def audit_flags(log: LogSpec, policy_file: str) -> tuple[tuple[str, str], ...]:
-    """kube-apiserver flags for the log settings, sorted by name as kubeadm writes them."""
-    flags: dict[str, object | None] = {
+def _flag_values(log: LogSpec, policy_file: str) -> dict[str, object | None]:
+    """Every flag kaudit can write, with its value for these settings (None: not written)."""
+    return {
         "--audit-policy-file": policy_file,
         "--audit-log-path": log.path,
         "--audit-log-maxage": log.max_age,
@@ -135,6 +144,16 @@ def audit_flags(log: LogSpec, policy_file: str) -> tuple[tuple[str, str], ...]:
         "--audit-log-truncate-max-batch-size": log.truncate.max_batch_size,
         "--audit-log-truncate-max-event-size": log.truncate.max_event_size,
     }
+
+
+# The names alone, whatever the spec: what "take kaudit's flags out" means where no record of
+# the values is kept (kubeadm's ClusterConfiguration).
+AUDIT_FLAG_NAMES: Final = frozenset(_flag_values(LogSpec(), DEFAULT_POLICY_FILE))
+
+
+def audit_flags(log: LogSpec, policy_file: str) -> tuple[tuple[str, str], ...]:
+    """kube-apiserver flags for the log settings, sorted by name as kubeadm writes them."""
+    flags = _flag_values(log, policy_file)
     return tuple(
         (name, _flag_value(value)) for name, value in sorted(flags.items()) if value is not None
     )

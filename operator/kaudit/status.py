@@ -53,7 +53,28 @@ class NodeStatus(TypedDict, total=False):
     auditLogSizeBytes: int
     auditLogLastWrite: str
     lastTransitionTime: str
+    # When kaudit last wrote this node's manifest, and when the API server was last seen
+    # healthy after it (millisecond precision): the spans of two nodes never overlap.
+    lastWriteTime: str
+    lastVerifiedTime: str
     message: str
+
+
+def agent_field_manager(node_name: str) -> str:
+    """The server-side apply field manager that owns one node's entry."""
+    return f"kaudit-agent-{node_name}"
+
+
+def entries_of_removed_nodes(
+    node_statuses: Iterable[Mapping[str, Any]], existing_nodes: Iterable[str]
+) -> list[str]:
+    """Entries whose node left the cluster: no agent is left to remove them itself."""
+    existing = set(existing_nodes)
+    return sorted(
+        name
+        for entry in node_statuses
+        if (name := str(entry.get("nodeName") or "")) and name not in existing
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -57,6 +57,7 @@ def test_the_seed_defaults_are_filled_in_by_the_api_server(crd: Cluster) -> None
         "healthTimeoutSeconds": 300,
         "autoRollback": True,
     }
+    assert spec["kubeadmConfig"] == {"record": True}
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,7 @@ from tests.integration.operator_fixtures import (
     wait_for,
 )
 from tests.testbed import REPO_ROOT, Cluster
+from tests.unit.test_kubeadm_config import V1BETA4
 
 NODES = ("cp-a", "cp-b", "cp-c")
 
@@ -117,6 +118,33 @@ def apply_config(cluster: Cluster, spec: str) -> tuple[int, str]:
     manifest += "spec:\n" + textwrap.indent(textwrap.dedent(spec), "  ")
     result = cluster.kubectl("apply", "-f", "-", input=manifest, check=False)
     return result.returncode, result.stderr
+
+
+@pytest.fixture
+def kubeadm_config(cluster_ready: Cluster) -> Iterator[Cluster]:
+    """kube-system/kubeadm-config as kubeadm 1.34 uploads it: tier 1 becomes a kubeadm cluster."""
+    manifest = json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "kubeadm-config", "namespace": "kube-system"},
+            "data": {"ClusterConfiguration": V1BETA4},
+        }
+    )
+    cluster_ready.kubectl("create", "-f", "-", input=manifest)
+    yield cluster_ready
+    cluster_ready.kubectl("delete", "configmap", "kubeadm-config", "-n", "kube-system")
+
+
+def kubeadm_config_map(cluster: Cluster) -> dict[str, Any]:
+    found: dict[str, Any] = cluster.kubectl_json(
+        "get", "configmap", "kubeadm-config", "-n", "kube-system"
+    )
+    return found
+
+
+def kubeadm_status(cluster: Cluster) -> str:
+    return str(((audit_config(cluster) or {}).get("status") or {}).get("kubeadmConfig") or "")
 
 
 def events(cluster: Cluster) -> list[dict[str, Any]]:
@@ -235,11 +263,62 @@ def test_a_manifest_the_api_server_rejects_is_never_written_and_stops_the_rollou
         lambda: (r := {e["reason"] for e in events(cluster_ready)}) and "Failed" in r and r,
     )
     assert "AuditConfigDegraded" in reasons
+    # Tier 1 was not made by kubeadm: the controller says so, and writes nothing.
+    assert kubeadm_status(cluster_ready) == (
+        "not a kubeadm cluster: no ConfigMap kube-system/kubeadm-config"
+    )
+
+
+def test_kubeadm_config_is_not_recorded_before_the_rollout_completes(
+    kubeadm_config: Cluster, processes: Processes
+) -> None:
+    # No agent runs, so no node is ever Applied: the ConfigMap must stay as kubeadm wrote it.
+    start_controller(processes, kubeadm_config)
+    code, err = apply_config(kubeadm_config, "enabled: true\n")
+    assert code == 0, err
+    wait_for(
+        "the controller to report it waits for the rollout",
+        lambda: kubeadm_status(kubeadm_config).startswith("waiting for every node to apply"),
+    )
+    assert kubeadm_config_map(kubeadm_config)["data"]["ClusterConfiguration"] == V1BETA4
+    code, err = apply_config(kubeadm_config, "kubeadmConfig: {record: false}\n")
+    assert code == 0, err
+    wait_for(
+        "the opt-out to show",
+        lambda: (
+            kubeadm_status(kubeadm_config) == "not recorded: spec.kubeadmConfig.record is false"
+        ),
+    )
+    assert kubeadm_config_map(kubeadm_config)["data"]["ClusterConfiguration"] == V1BETA4
 
 
 def test_deleting_the_auditconfig_waits_for_every_node_to_be_disabled(
-    cluster_ready: Cluster, processes: Processes, tmp_path: Path
+    kubeadm_config: Cluster, processes: Processes, tmp_path: Path
 ) -> None:
+    cluster_ready = kubeadm_config
+    # As if kaudit had recorded the audit settings in kubeadm's configuration earlier.
+    cluster_ready.kubectl(
+        "annotate",
+        "configmap",
+        "kubeadm-config",
+        "-n",
+        "kube-system",
+        "kaudit.io/kubeadm-config-recorded=true",
+    )
+    recorded = V1BETA4.replace(
+        "  - 10.231.0.10\n",
+        "  - 10.231.0.10\n  extraArgs:\n  - name: audit-log-maxage\n    value: '30'\n",
+    )
+    cluster_ready.kubectl(
+        "patch",
+        "configmap",
+        "kubeadm-config",
+        "-n",
+        "kube-system",
+        "--type=merge",
+        "-p",
+        json.dumps({"data": {"ClusterConfiguration": recorded}}),
+    )
     kubeadm = KUBEADM_MANIFEST.read_text()
     hosts = {node: make_host(tmp_path / node, kubeadm) for node in NODES}
     start_controller(processes, cluster_ready)
@@ -261,7 +340,16 @@ def test_deleting_the_auditconfig_waits_for_every_node_to_be_disabled(
         ),
     )
     assert held["metadata"]["finalizers"] == ["kaudit.io/finalizer"]
+    # Nor is kubeadm's record touched while a node may still run audit logging.
+    assert kubeadm_config_map(cluster_ready)["data"]["ClusterConfiguration"] == recorded
     start_agents(processes, cluster_ready, hosts)
     wait_for("the AuditConfig to be gone", lambda: audit_config(cluster_ready) is None, timeout=120)
     for root in hosts.values():
         assert (root / "etc/kubernetes/manifests/kube-apiserver.yaml").read_text() == kubeadm
+    # Every node off: what kaudit recorded in kubeadm's configuration is gone, with its marker.
+    config_map = kubeadm_config_map(cluster_ready)
+    assert config_map["data"]["ClusterConfiguration"] == V1BETA4
+    annotations = config_map["metadata"].get("annotations") or {}
+    assert "kaudit.io/kubeadm-config-recorded" not in annotations
+    reasons = {e["reason"] for e in events(cluster_ready)}
+    assert "KubeadmConfigRemoved" in reasons

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import copy
 import textwrap
+from pathlib import Path
+from typing import Any
 
 import pytest
+from ruamel.yaml import YAML
 
 from kaudit.config import (
     AuditConfigSpec,
     ConfigError,
+    audit_config_spec_from_data,
     load_audit_config_text,
 )
+
+CRD = Path(__file__).resolve().parents[2] / "crds" / "auditconfig.yaml"
 
 MINIMAL = """\
 apiVersion: kaudit.io/v1alpha1
@@ -43,6 +50,39 @@ def test_defaults_reproduce_the_seed_procedure() -> None:
     assert spec.host_paths.backup_dir == "/etc/kubernetes/tmp"
     assert dict(spec.node_selector) == {"node-role.kubernetes.io/control-plane": ""}
     assert spec.rollout.auto_rollback is True
+    assert spec.kubeadm_config.record is True
+    assert spec == AuditConfigSpec()
+
+
+def with_schema_defaults(schema: dict[str, Any], value: Any) -> Any:
+    """What the API server's structural defaulting makes of value (absent fields filled)."""
+    if not isinstance(value, dict):
+        return value
+    for key, field in (schema.get("properties") or {}).items():
+        if key not in value and "default" in field:
+            value[key] = copy.deepcopy(field["default"])
+        if key in value:
+            value[key] = with_schema_defaults(field, value[key])
+    return value
+
+
+def test_the_crd_defaults_are_the_model_defaults() -> None:
+    crd = YAML(typ="safe", pure=True).load(CRD.read_text())
+    root = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    defaulted = with_schema_defaults(root["properties"]["spec"], {})
+    assert "kubeadmConfig" in defaulted
+    assert audit_config_spec_from_data(defaulted, source="crd defaults") == AuditConfigSpec()
+
+
+def test_kubeadm_config_record_is_read() -> None:
+    spec = load_audit_config_text(
+        config_with_spec("kubeadmConfig: {record: false}\n"), source="auditconfig.yaml"
+    ).spec
+    assert spec.kubeadm_config.record is False
+    # As the API server returns it: the CRD defaults the object to {} and record to true.
+    spec = load_audit_config_text(
+        config_with_spec("kubeadmConfig: {record: true}\n"), source="auditconfig.yaml"
+    ).spec
     assert spec == AuditConfigSpec()
 
 
@@ -61,7 +101,7 @@ def test_every_log_option_is_read() -> None:
               version: audit.k8s.io/v1
               batch: {bufferSize: 100, maxSize: 10, maxWait: 5s, throttleEnable: true,
                       throttleQPS: 10.5, throttleBurst: 15}
-              truncate: {enabled: true, maxBatchSize: 1000, maxEventSize: 2000}
+              truncate: {enabled: true, maxBatchSize: 4000, maxEventSize: 2000}
             """
         ),
         source="auditconfig.yaml",
@@ -167,6 +207,21 @@ def test_a_file_of_another_kind_is_refused() -> None:
         ("nodeSelector: {'bad key!': ''}\n", "spec.nodeSelector", "label key"),
         ("policy: {configMapRef: {key: p.yaml}}\n", "spec.policy.configMapRef.name", "required"),
         ("colour: blue\n", "spec.colour", "unknown field"),
+        ("kubeadmConfig: {record: 'yes'}\n", "spec.kubeadmConfig.record", "true or false"),
+        ("kubeadmConfig: {recorded: true}\n", "spec.kubeadmConfig.recorded", "unknown field"),
+        ("kubeadmConfig: [record]\n", "spec.kubeadmConfig", "must be a mapping"),
+        # kube-apiserver exits at start on these (apiserver/pkg/server/options/audit.go).
+        (
+            "log: {truncate: {maxBatchSize: 1000, maxEventSize: 2000}}\n",
+            "spec.log.truncate.maxBatchSize",
+            "less than maxEventSize 2000",
+        ),
+        (
+            "log: {truncate: {maxEventSize: 20000000}}\n",
+            "spec.log.truncate.maxBatchSize",
+            "10485760 is less than maxEventSize",
+        ),
+        ("log: {batch: {throttleQPS: 0}}\n", "spec.log.batch.throttleQPS", "greater than 0"),
     ],
 )
 def test_a_wrong_field_is_named_with_the_reason(spec: str, field: str, reason: str) -> None:

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from kaudit.status import NodeStatus, Summary, Target, summarize, updated_entry
+from kaudit.status import (
+    NodeStatus,
+    Summary,
+    Target,
+    entries_of_removed_nodes,
+    summarize,
+    updated_entry,
+)
 
 NOW = "2026-11-26T12:00:00Z"
 LATER = "2026-11-26T12:05:00Z"
@@ -191,3 +198,9 @@ def test_audit_off_clears_the_config_and_a_failure_is_counted() -> None:
     assert failed["failureCount"] == 1
     assert failed["lastFailedConfigHash"] == "sha256:bad"
     assert failed["lastFailedTime"] == LATER
+
+
+def test_entries_of_nodes_that_left_the_cluster_are_found() -> None:
+    entries = [{"nodeName": "cp-1"}, {"nodeName": "cp-3"}, {"phase": "Pending"}]
+    assert entries_of_removed_nodes(entries, ["cp-1", "cp-2"]) == ["cp-3"]
+    assert entries_of_removed_nodes(entries, ["cp-1", "cp-3"]) == []

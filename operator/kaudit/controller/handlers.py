@@ -21,6 +21,7 @@ from kaudit.controller.summary import (
     nodes_still_enabled,
     record_node_transitions,
     refresh_status,
+    release_kubeadm_config,
 )
 from kaudit.controller.webhook import build_webhook_server
 from kaudit.kube.api import PLURAL, KubeApi, KubeError
@@ -116,7 +117,11 @@ def build_registry(api: KubeApi, options: ControllerOptions) -> kopf.OperatorReg
 
     @kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry, backoff=5)
     async def on_delete(body: kopf.Body, **_: Any) -> None:
-        """Hold the object until every node has audit logging off (agents disable on deletion)."""
+        """Hold the object until every node has audit logging off (agents disable on deletion).
+
+        Then take kaudit's settings out of kubeadm's record, best effort: an API error there is
+        logged, and must not keep a deleted AuditConfig (and its finalizer) around for good.
+        """
         try:
             pending = await asyncio.to_thread(nodes_still_enabled, api, dict(body))
         except KubeError as error:
@@ -126,6 +131,7 @@ def build_registry(api: KubeApi, options: ControllerOptions) -> kopf.OperatorReg
             raise kopf.TemporaryError(
                 f"waiting for {', '.join(pending)} to turn audit logging off", delay=5
             )
+        await asyncio.to_thread(release_kubeadm_config, api, dict(body))
         log.info("Audit logging is off on every node; releasing AuditConfig cluster")
 
     return registry

@@ -1,22 +1,34 @@
 """The controller's part of the status: conditions, counts and Events from the nodes' entries.
 
 The controller owns these fields through server-side apply (field manager kaudit-controller);
-each agent owns its own nodeStatuses entry. Neither overwrites the other.
+each agent owns its own nodeStatuses entry. Neither overwrites the other. status.kubeadmConfig
+is written with the others, in the same apply: a field the manager leaves out of an apply is
+removed, so every field it owns is computed on every refresh.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from kaudit.config import AuditConfigSpec, ConfigError, audit_config_spec_from_data
+from kaudit.controller.kubeadm_sync import KubeadmSync, sync_kubeadm_config
 from kaudit.desired import desired_state
 from kaudit.kube.api import KubeApi, KubeError
+from kaudit.manifest import AuditPatch
 from kaudit.policy import PolicyError
 from kaudit.rollout import rollout_order
-from kaudit.status import NodeStatus, Summary, Target, summarize
+from kaudit.status import (
+    NodeStatus,
+    Summary,
+    Target,
+    agent_field_manager,
+    entries_of_removed_nodes,
+    summarize,
+)
 
 log = logging.getLogger("kaudit.controller")
 
@@ -28,7 +40,18 @@ EVENTS_NAMESPACE: Final = "default"
 _NODE_EVENTS: Final = {"Applied": "NodeApplied", "Disabled": "NodeDisabled"}
 
 
-def compute_summary(api: KubeApi, body: Mapping[str, Any]) -> tuple[Summary, dict[str, Any]]:
+@dataclass(frozen=True, kw_only=True)
+class Computed:
+    """The summary, the status fields it gives, and what the kubeadm record is decided from."""
+
+    summary: Summary
+    fields: dict[str, Any]
+    spec: AuditConfigSpec  # the defaults when the spec cannot be read
+    enabled: bool  # audit logging wanted on: spec.enabled and not being deleted
+    patch: AuditPatch | None  # what the nodes apply; None when off or invalid
+
+
+def compute_summary(api: KubeApi, body: Mapping[str, Any]) -> Computed:
     """The summary and the status fields the controller writes, for the object as it is now."""
     metadata = body.get("metadata") or {}
     generation = int(metadata.get("generation") or 0)
@@ -36,6 +59,7 @@ def compute_summary(api: KubeApi, body: Mapping[str, Any]) -> tuple[Summary, dic
     problem = None
     spec = AuditConfigSpec()
     config_hash = None
+    patch = None
     try:
         spec = audit_config_spec_from_data(body.get("spec") or {}, source="AuditConfig cluster")
         ref = spec.policy.config_map_ref
@@ -45,9 +69,8 @@ def compute_summary(api: KubeApi, body: Mapping[str, Any]) -> tuple[Summary, dic
         else:
             deleting = bool(metadata.get("deletionTimestamp"))
             wanted = spec if not deleting else AuditConfigSpec(enabled=False)
-            config_hash = desired_state(
-                wanted, source="AuditConfig cluster", config_map_text=text
-            ).config_hash
+            desired = desired_state(wanted, source="AuditConfig cluster", config_map_text=text)
+            config_hash, patch = desired.config_hash, desired.patch
     except (ConfigError, PolicyError) as error:
         problem = str(error)
     enabled = spec.enabled and not metadata.get("deletionTimestamp")
@@ -72,7 +95,7 @@ def compute_summary(api: KubeApi, body: Mapping[str, Any]) -> tuple[Summary, dic
     }
     if config_hash:
         fields["targetConfigHash"] = config_hash
-    return summary, fields
+    return Computed(summary=summary, fields=fields, spec=spec, enabled=bool(enabled), patch=patch)
 
 
 def refresh_status(api: KubeApi) -> Summary | None:
@@ -86,7 +109,12 @@ def refresh_status(api: KubeApi) -> Summary | None:
         body = api.get_audit_config()
         if body is None:
             return None
-        summary, fields = compute_summary(api, body)
+        if _forget_removed_nodes(api, body):
+            continue
+        computed = compute_summary(api, body)
+        summary, fields = computed.summary, computed.fields
+        kubeadm = sync_kubeadm(api, body, computed)
+        fields["kubeadmConfig"] = kubeadm.message
         status = body.get("status") or {}
         if {key: status.get(key) for key in fields} == fields:
             return summary
@@ -110,6 +138,66 @@ def refresh_status(api: KubeApi) -> Summary | None:
             )
         return summary
     return None
+
+
+def _forget_removed_nodes(api: KubeApi, body: Mapping[str, Any]) -> bool:
+    """Drop the entries of nodes deleted from the cluster; True when one was dropped.
+
+    Applying an empty list as the node's own field manager removes exactly its entry.
+    """
+    entries = (body.get("status") or {}).get("nodeStatuses") or []
+    removed = entries_of_removed_nodes(entries, api.node_names({})) if entries else []
+    for name in removed:
+        log.info("Node %s left the cluster; removing its status entry", name)
+        api.apply_audit_config_status({"nodeStatuses": []}, field_manager=agent_field_manager(name))
+    return bool(removed)
+
+
+def sync_kubeadm(api: KubeApi, body: Mapping[str, Any], computed: Computed) -> KubeadmSync:
+    """Bring kubeadm's record in step with the rollout the summary describes; Event if changed.
+
+    The Event is recorded here, right after the write, not after the status apply: a status
+    conflict redoes the refresh, which then finds the ConfigMap already changed.
+    """
+    result = sync_kubeadm_config(
+        api,
+        record=computed.spec.kubeadm_config.record,
+        enabled=computed.enabled,
+        rollout_complete=is_ready(computed.summary),
+        patch=computed.patch,
+        field_manager=FIELD_MANAGER,
+    )
+    if result.event is not None:
+        _record(api, body, result.event[0], result.event[1], False)
+    return result
+
+
+def release_kubeadm_config(api: KubeApi, body: Mapping[str, Any]) -> None:
+    """On deletion, once every node is off: take kaudit's settings out of kubeadm's record.
+
+    The deletion handler calls this just before it lets the object go, when its own check
+    (every selected node Disabled) has passed; the summary of a deleted object may not have
+    caught up with the agents' last reports by then, and there will be no later refresh.
+    """
+    try:
+        spec = audit_config_spec_from_data(body.get("spec") or {}, source="AuditConfig cluster")
+    except ConfigError:
+        spec = AuditConfigSpec()
+    result = sync_kubeadm_config(
+        api,
+        record=spec.kubeadm_config.record,
+        enabled=False,
+        rollout_complete=True,
+        patch=None,
+        field_manager=FIELD_MANAGER,
+    )
+    if result.event is not None:
+        _record(api, body, result.event[0], result.event[1], False)
+
+
+def is_ready(summary: Summary) -> bool:
+    """Every selected node reached the target of this generation (the Ready condition)."""
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in summary.conditions)
 
 
 def record_node_transitions(

@@ -216,6 +216,35 @@ class KubeApi:
         value = ((self.get_config_map(namespace, name) or {}).get("data") or {}).get(key)
         return value if isinstance(value, str) else None
 
+    def replace_config_map(
+        self,
+        namespace: str,
+        name: str,
+        config_map: Mapping[str, Any],
+        *,
+        resource_version: str,
+        field_manager: str,
+    ) -> dict[str, Any]:
+        """Replace a ConfigMap only if it is still at resource_version (read before).
+
+        The precondition makes a concurrent writer (kubeadm, another tool, a person) visible
+        as a 409, error.conflict, instead of one write silently undoing the other.
+        """
+        metadata = dict(config_map.get("metadata") or {})
+        metadata["resourceVersion"] = resource_version
+        body = {**config_map, "metadata": metadata}
+        try:
+            response = self.core.replace_namespaced_config_map(
+                name,
+                namespace,
+                _raw(body),
+                field_manager=field_manager,
+                _preload_content=False,
+            )
+        except Exception as error:
+            raise _error(f"updating configmap {namespace}/{name}", error) from None
+        return dict(_json(response))
+
     def node_names(self, selector: Mapping[str, str]) -> list[str]:
         """Names of the nodes a label selector (key: value, "" meaning "has the label") picks."""
         text = ",".join(f"{key}={value}" if value else key for key, value in selector.items())
