@@ -127,12 +127,27 @@ def layout_from_state(*, root: Path, default_paths: HostPathsSpec | None = None)
 # --- apply / disable ---------------------------------------------------------------------
 
 
+Checkpoint = Callable[[str], None]
+
+
+def _no_checkpoint(_: str) -> None:
+    return None
+
+
 def apply_desired_state(
-    layout: HostLayout, desired: DesiredState, *, clock: Clock = utc_now
+    layout: HostLayout,
+    desired: DesiredState,
+    *,
+    clock: Clock = utc_now,
+    checkpoint: Checkpoint = _no_checkpoint,
 ) -> ApplyResult:
-    """Bring the host to the desired state; a no-op when it is there already."""
+    """Bring the host to the desired state; a no-op when it is there already.
+
+    checkpoint("after-backup") runs once the backups are on disk and before the first write:
+    the agent's fault injection stops there to prove a crash in between loses nothing.
+    """
     if not desired.enabled or desired.patch is None or desired.policy_text is None:
-        return disable_audit_on_host(layout, clock=clock)
+        return disable_audit_on_host(layout, clock=clock, checkpoint=checkpoint)
     _refuse_backups_in_manifests_folder(layout)
     old_manifest = _read_text(layout.manifest, what="kube-apiserver manifest")
     # Computed before any write: a manifest kaudit cannot patch changes nothing on the host.
@@ -158,6 +173,7 @@ def apply_desired_state(
         # First write by kaudit: remember what was there, so disable puts it back.
         state["policyFileBefore"] = {"existed": old_policy is not None, "text": old_policy}
     _write_state(layout, {**state, "pendingBackup": str(manifest_backup)})
+    checkpoint("after-backup")
 
     _make_dirs(layout.log_dir)
     _make_dirs(layout.policy_file.parent)
@@ -184,7 +200,9 @@ def apply_desired_state(
     )
 
 
-def disable_audit_on_host(layout: HostLayout, *, clock: Clock = utc_now) -> ApplyResult:
+def disable_audit_on_host(
+    layout: HostLayout, *, clock: Clock = utc_now, checkpoint: Checkpoint = _no_checkpoint
+) -> ApplyResult:
     """Remove what kaudit added to the manifest and put back the policy file as it was."""
     _refuse_backups_in_manifests_folder(layout)
     old_manifest = _read_text(layout.manifest, what="kube-apiserver manifest")
@@ -206,6 +224,7 @@ def disable_audit_on_host(layout: HostLayout, *, clock: Clock = utc_now) -> Appl
     manifest_backup = None
     if new_manifest != old_manifest:
         manifest_backup = _write_backup(layout, layout.manifest, old_manifest, stamp)
+        checkpoint("after-backup")
         # The manifest goes first: while it still names the policy file, the file must stay.
         write_file_atomically(layout.manifest, new_manifest)
     policy_backup = None

@@ -68,6 +68,7 @@ def run_agent(
             namespace=namespace,
             ca_file=ca_file,
             readyz_url=readyz_url,
+            crash_points=crash_points_for(node_name, os.environ.get("KAUDIT_CRASH_AT", "")),
         ),
     )
     kopf.run(
@@ -76,3 +77,16 @@ def run_agent(
         namespaces=[namespace],
         liveness_endpoint=liveness,
     )
+
+
+def crash_points_for(node_name: str, setting: str) -> frozenset[str]:
+    """KAUDIT_CRASH_AT="cp-1:after-backup,cp-2:after-write": this node's fault-injection points.
+
+    For the end-to-end tests only: one DaemonSet setting names points on chosen nodes.
+    """
+    points = set()
+    for item in setting.split(","):
+        node, _, point = item.strip().partition(":")
+        if node == node_name and point:
+            points.add(point)
+    return frozenset(points)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -308,3 +309,39 @@ def test_disable_after_a_hand_edit_still_turns_audit_off(host: HostLayout) -> No
     result = disable_audit_on_host(host)
     assert result.changed
     assert host.manifest.read_text() == KUBEADM_MANIFEST
+
+
+class CrashError(Exception):
+    """What a crashed agent leaves behind is what the host holds when this is raised."""
+
+
+def crash_at(wanted: str) -> Callable[[str], None]:
+    def checkpoint(point: str) -> None:
+        if point == wanted:
+            raise CrashError(point)
+
+    return checkpoint
+
+
+def test_a_crash_after_the_backup_leaves_the_manifest_and_policy_untouched(
+    host: HostLayout,
+) -> None:
+    with pytest.raises(CrashError):
+        apply_desired_state(host, desired(), checkpoint=crash_at("after-backup"))
+    assert host.manifest.read_text() == KUBEADM_MANIFEST
+    assert not host.policy_file.exists()
+    backups = host.backup_dir.glob("kaudit-kube-apiserver.yaml.*")
+    assert [p.read_text() for p in backups] == [KUBEADM_MANIFEST]
+    # The next run makes the change from the start and ends where an uninterrupted one does.
+    apply_desired_state(host, desired())
+    assert "--audit-policy-file=" in host.manifest.read_text()
+
+
+def test_a_crash_after_the_backup_of_a_disable_leaves_audit_logging_on(host: HostLayout) -> None:
+    apply_desired_state(host, desired(), clock=StepClock())
+    enabled = host.manifest.read_text()
+    off = desired(AuditConfigSpec(enabled=False))
+    with pytest.raises(CrashError):
+        apply_desired_state(host, off, clock=StepClock(), checkpoint=crash_at("after-backup"))
+    assert host.manifest.read_text() == enabled
+    assert host.policy_file.exists()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -72,7 +73,7 @@ from kaudit.rollout import (
     node_is_done,
     rollout_order,
 )
-from kaudit.status import NodePhase, NodeStatus, updated_entry
+from kaudit.status import NodePhase, NodeStatus, agent_field_manager, updated_entry
 from kaudit.yamltext import YamlTextError, load_single_document
 
 log = logging.getLogger("kaudit.agent")
@@ -86,6 +87,11 @@ def utc_now() -> datetime:
 
 def iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def iso_millis(moment: datetime) -> str:
+    # Write and verify times of neighbouring nodes fall within the same second.
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,10 +108,13 @@ class AgentSettings:
     ca_file: str | None = None
     readyz_url: str | None = None
     pod_log_root: Path | None = None
+    # Fault injection for the end-to-end tests: points ("after-backup", "after-write") where
+    # this agent exits at once, as a crash would, the first time it passes them.
+    crash_points: frozenset[str] = frozenset()
 
     @property
     def field_manager(self) -> str:
-        return f"kaudit-agent-{self.node_name}"
+        return agent_field_manager(self.node_name)
 
 
 @dataclass(kw_only=True)
@@ -149,6 +158,8 @@ class NodeAgent:
         self.entry_dirty = False
         self.entry_recovered = False
         self.facts_refreshed = float("-inf")
+        self.last_gate_seconds = 0.0
+        self.previous_report: tuple[str, str] | None = None
 
     # --- the loop ------------------------------------------------------------------------
 
@@ -444,7 +455,9 @@ class NodeAgent:
                     snapshot=snapshot, target_hash=desired.config_hash, written_at=iso(written_at)
                 ),
             )
-            result = apply_desired_state(layout, desired, clock=self.clock)
+            result = apply_desired_state(
+                layout, desired, clock=self.clock, checkpoint=self._crash_point(layout)
+            )
         except (HostError, ManifestError, KubeError) as error:
             clear_pending_change(layout)
             self._fail(plan, layout, f"nothing was changed: {error}", rolled_back=False)
@@ -457,8 +470,15 @@ class NodeAgent:
             clear_pending_change(layout)
             self._confirm(plan, layout)
             return
+        self._crash_point(layout)("after-write")
         if report:
-            self._report(plan, "Verifying", "waiting for the API server to restart", layout=layout)
+            self._report(
+                plan,
+                "Verifying",
+                "waiting for the API server to restart",
+                layout=layout,
+                write_time=iso_millis(written_at),
+            )
         self._gate(plan, layout, snapshot, written_at, lease, report=report)
 
     def _gate(
@@ -488,10 +508,11 @@ class NodeAgent:
                 self._report(
                     plan,
                     phase,
-                    "API server restarted healthy"
+                    f"API server restarted healthy in {self.last_gate_seconds:.0f} s"
                     + (" and is writing audit events" if desired.enabled else ""),
                     layout=layout,
                     config_hash=desired.config_hash or "",
+                    verified_time=iso_millis(self.clock()),
                 )
             return
         reason = verdict.first_failure
@@ -530,6 +551,7 @@ class NodeAgent:
             return
         clear_pending_change(layout)
         restored_at = self.clock()
+        restore_started = time.monotonic()
         try:
             restored_hash = inspect_manifest(snapshot.manifest_text, source="backup").config_hash
         except ManifestError:
@@ -543,7 +565,14 @@ class NodeAgent:
             check_log=restored_hash is not None,
         )
         if verdict.healthy:
-            self._fail(plan, layout, f"rolled back: {reason}", rolled_back=True)
+            self.entry["lastVerifiedTime"] = iso_millis(self.clock())
+            seconds = time.monotonic() - restore_started
+            self._fail(
+                plan,
+                layout,
+                f"rolled back (healthy again {seconds:.0f} s after the restore): {reason}",
+                rolled_back=True,
+            )
         else:
             self._fail(
                 plan,
@@ -561,6 +590,18 @@ class NodeAgent:
             log.error("Ignoring pending change: %s", error)
             return
         if pending is None:
+            return
+        try:
+            on_disk = layout.manifest.read_text(encoding="utf-8")
+        except OSError:
+            on_disk = None
+        if on_disk == pending.snapshot.manifest_text:
+            # The previous run stopped between its backup and its manifest write: the kubelet
+            # never saw a change. Put back what else it may have written (the policy file);
+            # this pass then makes the change again from the start.
+            log.warning("Found a change a previous run backed up but never wrote; undoing it")
+            restore_snapshot(layout, pending.snapshot, clock=self.clock)
+            clear_pending_change(layout)
             return
         log.info("Found an unverified change from a previous run; verifying it now")
         written_at = datetime.fromisoformat(pending.written_at.replace("Z", "+00:00"))
@@ -580,6 +621,20 @@ class NodeAgent:
         self._gate(
             plan, layout, pending.snapshot, written_at, None, report=plan.generation is not None
         )
+
+    def _crash_point(self, layout: HostLayout) -> Callable[[str], None]:
+        def crash_if_asked(point: str) -> None:
+            if point not in self.settings.crash_points:
+                return
+            marker = layout.backup_dir / f"kaudit-crashed-{point}"
+            if marker.exists():
+                return  # once per node: the restarted agent must be able to finish
+            marker.write_text(iso(self.clock()) + "\n", encoding="utf-8")
+            log.error("Fault injection: exiting at %s as a crash would", point)
+            logging.shutdown()
+            os._exit(86)
+
+        return crash_if_asked
 
     # --- health --------------------------------------------------------------------------
 
@@ -605,7 +660,10 @@ class NodeAgent:
             check_log=check_log,
         )
         nudged = False
+        started = time.monotonic()
+        passed: set[str] = set()
         verdict = self._observe_health(layout, expected)
+        self._log_gate_progress(verdict, passed, started)
         while not verdict.healthy and time.monotonic() < deadline:
             if (
                 not nudged
@@ -620,12 +678,27 @@ class NodeAgent:
             self._flush_report()
             self.sleep(self.settings.gate_poll_seconds)
             verdict = self._observe_health(layout, expected)
+            self._log_gate_progress(verdict, passed, started)
+        self.last_gate_seconds = time.monotonic() - started
         log.info(
-            "Health gate %s",
+            "Health gate %s after %.1f s",
             "passed" if verdict.healthy else "failed",
+            self.last_gate_seconds,
             extra={"node": self.settings.node_name, "steps": verdict.steps},
         )
         return verdict
+
+    def _log_gate_progress(self, verdict: HealthVerdict, passed: set[str], started: float) -> None:
+        # When each step first holds: the gate's time is spent somewhere, and this says where.
+        for name, ok, detail in verdict.steps:
+            if ok and name not in passed:
+                passed.add(name)
+                log.info(
+                    "Health gate: %r holds after %.1f s (%s)",
+                    name,
+                    time.monotonic() - started,
+                    detail,
+                )
 
     def _observe_health(self, layout: HostLayout, expected: HealthExpectation) -> HealthVerdict:
         pod: Mapping[str, Any] | None = None
@@ -732,6 +805,8 @@ class NodeAgent:
         layout: HostLayout | None = None,
         config_hash: str | None = None,
         failure: str | None = None,
+        write_time: str | None = None,
+        verified_time: str | None = None,
     ) -> None:
         entry = updated_entry(
             self.entry,
@@ -743,6 +818,10 @@ class NodeAgent:
             applied_hash=config_hash,
             failure=failure,
         )
+        if write_time is not None:
+            entry["lastWriteTime"] = write_time
+        if verified_time is not None:
+            entry["lastVerifiedTime"] = verified_time
         facts_due = (
             entry.get("phase") != self.entry.get("phase")
             or time.monotonic() - self.facts_refreshed >= self.settings.facts_seconds
@@ -761,7 +840,8 @@ class NodeAgent:
         changed = entry != self.entry
         self.entry = entry
         if changed or self.entry_dirty:
-            if changed:
+            if (phase, message) != (self.previous_report or ("", "")):
+                self.previous_report = (phase, message)
                 first_line = message.splitlines()[0] if message else ""
                 log.info("Node %s: %s: %s", self.settings.node_name, phase, first_line)
             self.entry_dirty = True
