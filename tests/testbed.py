@@ -19,6 +19,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 TESTBED_SCRIPTS = REPO_ROOT / "hack" / "testbed"
 K8S_VERSION = os.environ.get("K8S_VERSION", "v1.34.4")
 KAUDIT_CACHE = Path(os.environ.get("KAUDIT_CACHE", "/var/cache/kaudit"))
+KAUDIT_TESTBED = Path(os.environ.get("KAUDIT_TESTBED", "/var/lib/kaudit-testbed"))
 K8S_BIN = Path(os.environ.get("K8S_BIN", str(KAUDIT_CACHE / "kubernetes" / K8S_VERSION / "bin")))
 
 

@@ -10,49 +10,17 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.e2e.operator_support import CONFIG, KAUDIT, SEED_FLAGS, wait_until
 from tests.testbed import REPO_ROOT, BedNode
 
-STEP_TIMEOUT = 420.0
-KAUDIT = Path(sys.executable).with_name("kaudit")
-CONFIG = """\
-apiVersion: kaudit.io/v1alpha1
-kind: AuditConfig
-metadata:
-  name: cluster
-spec:
-{spec}"""
-SEED_FLAGS = {
-    "--audit-log-maxage=30",
-    "--audit-log-maxbackup=1",
-    "--audit-log-maxsize=100",
-    "--audit-log-path=/var/log/audit/kube-apiserver-audit.log",
-    "--audit-policy-file=/etc/kubernetes/audit-policy/apiserver-audit-policy.yaml",
-}
 pytestmark = pytest.mark.e2e
-
-
-def wait_until(what: str, check: Callable[[], Any], timeout: float = STEP_TIMEOUT) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except (AssertionError, subprocess.SubprocessError, ValueError) as error:
-            last = error  # the API server may be restarting
-        else:
-            if last:
-                return last
-        time.sleep(2)
-    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}")
 
 
 @pytest.fixture(scope="module")

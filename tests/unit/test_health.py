@@ -9,6 +9,7 @@ from typing import Any
 from kaudit.agent.health import (
     HealthExpectation,
     HealthObservation,
+    HealthVerdict,
     evaluate_health,
     tail_of_container_log,
 )
@@ -135,3 +136,18 @@ def test_the_last_container_log_lines_come_from_the_newest_restart(tmp_path: Pat
     tail = tail_of_container_log(tmp_path, pod_name="kube-apiserver-cp-1")
     assert "loading audit policy file" in tail
     assert "old run" not in tail
+
+
+def test_a_failed_gate_names_every_step_that_does_not_hold() -> None:
+    verdict = HealthVerdict(
+        healthy=False,
+        steps=(
+            ("mirror pod has the new config", False, "annotation (none)"),
+            ("kube-apiserver container restarted and Ready", True, "Ready"),
+            ("/readyz answers ok", False, "not answering (refused)"),
+        ),
+    )
+    assert verdict.failures == (
+        "mirror pod has the new config: annotation (none); "
+        "/readyz answers ok: not answering (refused)"
+    )

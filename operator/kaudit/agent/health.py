@@ -61,6 +61,12 @@ class HealthVerdict:
         return ""
 
     @property
+    def failures(self) -> str:
+        """Every step that does not hold: while a node's own API server is down its kubelet
+        cannot update the mirror pod, so the first failing step alone misleads."""
+        return "; ".join(f"{name}: {detail}" for name, ok, detail in self.steps if not ok)
+
+    @property
     def annotation_moved(self) -> bool:
         return bool(self.steps and self.steps[0][1])
 

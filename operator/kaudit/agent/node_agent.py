@@ -515,7 +515,10 @@ class NodeAgent:
                     verified_time=iso_millis(self.clock()),
                 )
             return
-        reason = verdict.first_failure
+        reason = (
+            f"not healthy {plan.spec.rollout.health_timeout_seconds} s after the write: "
+            + verdict.failures
+        )
         logs = tail_of_container_log(self._pod_log_root(), pod_name=self._mirror_pod_name(layout))
         if logs:
             reason += "\nlast kube-apiserver log lines:\n" + logs

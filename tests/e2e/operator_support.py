@@ -1,0 +1,46 @@
+"""What the operator's end-to-end modules share: the AuditConfig template and patient waiting."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+STEP_TIMEOUT = 420.0
+KAUDIT = Path(sys.executable).with_name("kaudit")
+CONFIG = """\
+apiVersion: kaudit.io/v1alpha1
+kind: AuditConfig
+metadata:
+  name: cluster
+spec:
+{spec}"""
+SEED_FLAGS = {
+    "--audit-log-maxage=30",
+    "--audit-log-maxbackup=1",
+    "--audit-log-maxsize=100",
+    "--audit-log-path=/var/log/audit/kube-apiserver-audit.log",
+    "--audit-policy-file=/etc/kubernetes/audit-policy/apiserver-audit-policy.yaml",
+}
+
+
+def wait_until(
+    what: str, check: Callable[[], Any], timeout: float = STEP_TIMEOUT, poll: float = 2.0
+) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except (AssertionError, subprocess.SubprocessError, ValueError) as error:
+            last = error  # the API server may be restarting
+        else:
+            if last:
+                return last
+        time.sleep(poll)
+    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}")

@@ -1,0 +1,650 @@
+"""Three control-plane nodes behind HAProxy: one node at a time, health gate, rollback.
+
+The bed is `make testbed-up NODES=3`: three kubeadm nodes (cp-1, cp-2, cp-3), each its own
+kubelet, containerd and static-pod API server, joined with `kubeadm join --control-plane`, and
+the API reached through HAProxy at 10.231.0.10:6443. kaudit is deployed from deploy/ with the
+image built from the Dockerfile, as a user would.
+
+Every test starts with no AuditConfig and kubeadm's manifests on all three nodes, and leaves
+them so. Timings (rollout, API gap through the load balancer, rollback) are printed and kept in
+$KAUDIT_TESTBED/logs/e2e-ha-timings.json for the record; no test asserts a duration.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+
+from kaudit.yamltext import YamlTextError, load_single_document
+from tests.e2e.operator_support import CONFIG, KAUDIT, wait_until
+from tests.testbed import KAUDIT_TESTBED, REPO_ROOT, BedNode
+
+pytestmark = pytest.mark.e2e
+
+ROLLOUT_TIMEOUT = 900.0
+POLICY_FLAG = "--audit-policy-file=/etc/kubernetes/audit-policy/apiserver-audit-policy.yaml"
+TIMINGS_FILE = KAUDIT_TESTBED / "logs" / "e2e-ha-timings.json"
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def record_timing(name: str, value: Any) -> None:
+    TIMINGS_FILE.parent.mkdir(parents=True, exist_ok=True)
+    data = json.loads(TIMINGS_FILE.read_text()) if TIMINGS_FILE.is_file() else {}
+    data[name] = value
+    TIMINGS_FILE.write_text(json.dumps(data, indent=2) + "\n")
+    print(f"timing {name}: {value}")
+
+
+@dataclass
+class Ha:
+    nodes: list[BedNode]
+    originals: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def any(self) -> BedNode:
+        return self.nodes[0]
+
+    def node(self, name: str) -> BedNode:
+        return next(n for n in self.nodes if n.name == name)
+
+    def config(self) -> dict[str, Any] | None:
+        result = self.any.kubectl("get", "auditconfig", "cluster", "-o", "json", check=False)
+        return json.loads(result.stdout) if result.returncode == 0 else None
+
+    def entries(self) -> dict[str, dict[str, Any]]:
+        body = self.config() or {}
+        return {e["nodeName"]: e for e in (body.get("status") or {}).get("nodeStatuses") or []}
+
+    def condition(self, kind: str) -> dict[str, Any]:
+        body = self.config() or {}
+        for condition in (body.get("status") or {}).get("conditions") or []:
+            if condition["type"] == kind:
+                return dict(condition)
+        return {}
+
+    def apply(self, spec: str) -> None:
+        self.any.kubectl("apply", "-f", "-", input=CONFIG.format(spec=spec))
+
+    def wait_ready(self, timeout: float = ROLLOUT_TIMEOUT) -> float:
+        started = time.monotonic()
+
+        def ready() -> bool:
+            result = self.any.kubectl(
+                "wait", "auditconfig/cluster", "--for=condition=Ready", "--timeout=20s", check=False
+            )
+            return result.returncode == 0
+
+        wait_until("AuditConfig Ready on every node", ready, timeout=timeout)
+        return time.monotonic() - started
+
+    def delete_and_wait(self) -> None:
+        """Delete the AuditConfig; its finalizer holds it until every node has audit off."""
+        self.any.kubectl(
+            "delete", "auditconfig", "cluster", "--ignore-not-found", "--wait=false", check=False
+        )
+        wait_until("the AuditConfig to be gone", lambda: self.config() is None, ROLLOUT_TIMEOUT)
+
+    def mirror_pod(self, node: BedNode) -> dict[str, Any]:
+        pod: dict[str, Any] = self.any.kubectl_json(
+            "get", "pod", "-n", "kube-system", f"kube-apiserver-{node.name}"
+        )
+        return pod
+
+
+def running_audit_flags(node: BedNode) -> set[str]:
+    processes = node.apiserver_processes()
+    assert len(processes) == 1, processes
+    return {arg for arg in processes[0][1] if arg.startswith("--audit")}
+
+
+def apiserver_pid(node: BedNode) -> int:
+    processes = node.apiserver_processes()
+    assert len(processes) == 1, processes
+    return processes[0][0]
+
+
+def set_agent_env(ha: Ha, **values: str) -> None:
+    """Change the agents' DaemonSet environment and wait until every agent runs with it."""
+    pairs = [f"{name}={value}" for name, value in values.items()]
+    ha.any.kubectl("set", "env", "-n", "kaudit-system", "daemonset/kaudit-agent", *pairs)
+    ha.any.kubectl(
+        "rollout",
+        "status",
+        "-n",
+        "kaudit-system",
+        "daemonset/kaudit-agent",
+        "--timeout=300s",
+        timeout=320,
+    )
+
+
+@pytest.fixture(scope="module")
+def ha(ha_bed: list[BedNode]) -> Iterator[Ha]:
+    cluster = Ha(nodes=ha_bed)
+    first = cluster.any
+    subprocess.run(["make", "-s", "deploy"], cwd=REPO_ROOT, check=True, timeout=1800)
+    # Undo what an interrupted earlier run may have left: no AuditConfig (the operator turns
+    # audit logging off before it lets the object go), kubeadm's manifests.
+    if cluster.config() is not None:
+        cluster.delete_and_wait()
+    for node in cluster.nodes:
+        if b"kaudit.io/" in node.manifest_path.read_bytes():
+            subprocess.run(
+                [str(KAUDIT), "node", "disable", "--host-root", str(node.root)], check=True
+            )
+        for marker in node.path("/etc/kubernetes/tmp").glob("kaudit-crashed-*"):
+            marker.unlink()
+    for node in cluster.nodes:
+        wait_until(
+            f"{node.name}'s kube-apiserver without audit flags",
+            lambda n=node: running_audit_flags(n) == set(),
+        )
+        cluster.originals[node.name] = node.manifest_path.read_bytes()
+        assert b"--audit-" not in cluster.originals[node.name]
+    yield cluster
+    cluster.delete_and_wait()
+    first.kubectl(
+        "delete",
+        "-k",
+        str(REPO_ROOT / "deploy"),
+        "--ignore-not-found",
+        "--wait=false",
+        check=False,
+        timeout=120,
+    )
+    for kind in ("validatingwebhookconfiguration", "mutatingwebhookconfiguration"):
+        first.kubectl("delete", kind, "kaudit.io", "--ignore-not-found", check=False)
+    for node in cluster.nodes:
+        if not node.root.is_dir():
+            continue  # removed by the node-removal test
+        for log_file in node.audit_log_dir.glob("*"):
+            if log_file.is_file():
+                log_file.unlink()
+        if node.manifest_path.read_bytes() != cluster.originals[node.name]:
+            temporary = node.manifest_path.with_name(".kube-apiserver.yaml.e2e-restore")
+            temporary.write_bytes(cluster.originals[node.name])
+            temporary.replace(node.manifest_path)
+
+
+@pytest.fixture
+def clean(ha: Ha) -> Iterator[Ha]:
+    """Each test leaves no AuditConfig and kubeadm's manifests behind, even when it fails."""
+    yield ha
+    ha.delete_and_wait()
+    for node in ha.nodes:
+        if node.root.is_dir():
+            assert node.manifest_path.read_bytes() == ha.originals[node.name], node.name
+
+
+# --- watching -----------------------------------------------------------------------------
+
+
+class ApiProbe:
+    """Lists Namespaces through the load balancer every 200 ms; records every answer."""
+
+    def __init__(self, kubeconfig: Path) -> None:
+        configuration = k8s.Configuration()
+        k8s_config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
+        # No retries inside the client: a retried request would hide the gap it waited out.
+        configuration.retries = False
+        self.api = k8s.CoreV1Api(k8s.ApiClient(configuration))
+        self.stop = threading.Event()
+        self.successes: list[float] = []  # wall-clock times (time.time())
+        self.failures = 0
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> ApiProbe:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            started = time.monotonic()
+            try:
+                self.api.list_namespace(_request_timeout=(1, 2), limit=1)
+                self.successes.append(time.time())
+            except Exception:  # any failure is a failed answer
+                self.failures += 1
+            self.stop.wait(max(0.0, 0.2 - (time.monotonic() - started)))
+
+    def longest_gap(self) -> float:
+        times = self.successes
+        return max((b - a for a, b in itertools.pairwise(times)), default=0.0)
+
+    def answered_between(self, start: float, end: float) -> int:
+        return sum(1 for t in self.successes if start <= t <= end)
+
+
+class ManifestWatcher:
+    """Reads every node's manifest every 20 ms: the kubelet must never see a partial file."""
+
+    def __init__(self, ha: Ha, allowed: Callable[[str, bytes], str | None]) -> None:
+        self.ha = ha
+        self.allowed = allowed
+        self.problems: list[str] = []
+        self.reads = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> ManifestWatcher:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self.stop.wait(0.02):
+            for node in self.ha.nodes:
+                folder = node.manifest_path.parent
+                text = node.manifest_path.read_bytes()
+                self.reads += 1
+                problem = self.allowed(node.name, text)
+                if problem:
+                    self.problems.append(f"{node.name}: {problem}")
+                # The kubelet runs every file in the folder; only kubeadm's four belong there.
+                extra = {p.name for p in folder.iterdir()} - {
+                    "kube-apiserver.yaml",
+                    "kube-controller-manager.yaml",
+                    "kube-scheduler.yaml",
+                    "etcd.yaml",
+                }
+                if extra:
+                    self.problems.append(f"{node.name}: extra files in manifests: {extra}")
+
+
+def record_phases(
+    ha: Ha, until: Callable[[dict[str, dict[str, Any]]], bool]
+) -> list[dict[str, str]]:
+    """Poll the node entries each second; every distinct {node: phase} seen, in order.
+
+    Each is one read of the object, so it is a consistent view of all nodes at one moment.
+    """
+    views: list[dict[str, str]] = []
+    deadline = time.monotonic() + ROLLOUT_TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            entries = ha.entries()
+        except (AssertionError, subprocess.SubprocessError):
+            time.sleep(1)
+            continue
+        view = {name: str(entry.get("phase", "")) for name, entry in entries.items()}
+        if not views or views[-1] != view:
+            views.append(view)
+        if until(entries):
+            return views
+        time.sleep(1)
+    pytest.fail(f"timed out; phases seen so far: {views}")
+
+
+# --- the tests ----------------------------------------------------------------------------
+
+
+def test_enable_changes_one_node_at_a_time_while_the_api_stays_up(clean: Ha) -> None:
+    """And the controller restarts in the middle of it: the agents do not need it to go on."""
+    ha = clean
+    pids_before = {n.name: apiserver_pid(n) for n in ha.nodes}
+    controller_before = ha.any.kubectl_json(
+        "get", "pods", "-n", "kaudit-system", "-l", "app.kubernetes.io/component=controller"
+    )["items"][0]["metadata"]["uid"]
+    restarted_controller = False
+
+    def cp2_verifying_then_all_applied(entries: dict[str, dict[str, Any]]) -> bool:
+        nonlocal restarted_controller
+        if not restarted_controller and entries.get("cp-2", {}).get("phase") == "Verifying":
+            ha.any.kubectl(
+                "delete",
+                "pod",
+                "-n",
+                "kaudit-system",
+                "-l",
+                "app.kubernetes.io/component=controller",
+                "--wait=false",
+            )
+            restarted_controller = True
+        return all(entries.get(n.name, {}).get("phase") == "Applied" for n in ha.nodes)
+
+    with ApiProbe(ha.any.kubeconfig) as probe:
+        started = time.time()
+        ha.apply("  enabled: true\n")
+        transitions = record_phases(ha, cp2_verifying_then_all_applied)
+        ha.wait_ready()
+        finished = time.time()
+    assert restarted_controller
+
+    body = ha.config()
+    assert body is not None
+    assert body["status"]["rolloutOrder"] == ["cp-1", "cp-2", "cp-3"]
+    entries = ha.entries()
+    spans = []
+    for node in ha.nodes:
+        entry = entries[node.name]
+        written = parse_time(entry["lastWriteTime"]).timestamp()
+        verified = parse_time(entry["lastVerifiedTime"]).timestamp()
+        spans.append((written, verified, node.name))
+        # The restart the kubelet made happened inside the node's span.
+        pod = ha.mirror_pod(node)
+        status = pod["status"]["containerStatuses"][0]
+        started_at = parse_time(status["state"]["running"]["startedAt"]).timestamp()
+        assert written - 1 <= started_at <= verified, (node.name, written, started_at, verified)
+        assert pod["metadata"]["annotations"]["kaudit.io/config-hash"] == entry["configHash"]
+        assert apiserver_pid(node) != pids_before[node.name]
+        assert POLICY_FLAG in running_audit_flags(node)
+        assert any(f.stat().st_size > 0 for f in node.audit_log_dir.glob("*.log"))
+    # One at a time, in the order shown in the status: a node starts after the one before it
+    # was verified, so no two API servers ever restarted together.
+    spans.sort()
+    assert [name for _, _, name in spans] == ["cp-1", "cp-2", "cp-3"]
+    for (_, before_verified, before), (after_written, _, after) in itertools.pairwise(spans):
+        assert after_written >= before_verified, f"{after} started before {before} was verified"
+    # Every view of the status agrees: never two nodes Applying or Verifying at once.
+    for view in transitions:
+        busy = [name for name, phase in view.items() if phase in ("Applying", "Verifying")]
+        assert len(busy) <= 1, transitions
+    # The API answered through the load balancer while each node restarted.
+    for written, verified, name in spans:
+        assert probe.answered_between(written, verified) > 0, f"no answer while {name} restarted"
+    controller_after = ha.any.kubectl_json(
+        "get", "pods", "-n", "kaudit-system", "-l", "app.kubernetes.io/component=controller"
+    )["items"][0]["metadata"]["uid"]
+    assert controller_after != controller_before
+    # kubeadm's cluster configuration records the audit settings, so kubeadm upgrade keeps them.
+    wait_until(
+        "the audit flags in kubeadm-config",
+        lambda: kubeadm_audit_settings(ha) == (SEED_KUBEADM_ARGS, {"audit-logs", "audit-policy"}),
+        timeout=120,
+    )
+    enable_timing = {
+        "apply_to_ready_seconds": round(finished - started, 1),
+        "per_node_gate_seconds": {n: round(v - w, 1) for w, v, n in spans},
+        "longest_gap_through_lb_seconds": round(probe.longest_gap(), 2),
+        "probe_answers": len(probe.successes),
+        "probe_failures": probe.failures,
+    }
+    record_timing("enable_3_nodes", enable_timing)
+
+    # Deleting the AuditConfig turns audit logging off node by node, and takes the settings
+    # out of kubeadm's configuration again.
+    with ApiProbe(ha.any.kubeconfig) as probe:
+        started = time.time()
+        ha.delete_and_wait()
+        finished = time.time()
+    for node in ha.nodes:
+        assert running_audit_flags(node) == set()
+        assert node.manifest_path.read_bytes() == ha.originals[node.name]
+    assert kubeadm_audit_settings(ha) == (set(), set())
+    record_timing(
+        "delete_3_nodes",
+        {
+            "delete_to_gone_seconds": round(finished - started, 1),
+            "longest_gap_through_lb_seconds": round(probe.longest_gap(), 2),
+        },
+    )
+
+
+def kubeadm_audit_settings(ha: Ha) -> tuple[set[str], set[str]]:
+    """The audit extraArgs and the extraVolumes in kubeadm's ClusterConfiguration (v1beta4)."""
+    config_map = ha.any.kubectl_json("get", "configmap", "-n", "kube-system", "kubeadm-config")
+    document = load_single_document(config_map["data"]["ClusterConfiguration"])
+    assert isinstance(document, dict)
+    api_server = document.get("apiServer") or {}
+    args = {str(a["name"]) for a in api_server.get("extraArgs") or []}
+    volumes = {str(v["name"]) for v in api_server.get("extraVolumes") or []}
+    return {a for a in args if a.startswith("audit-")}, volumes
+
+
+SEED_KUBEADM_ARGS = {
+    "audit-log-maxage",
+    "audit-log-maxbackup",
+    "audit-log-maxsize",
+    "audit-log-path",
+    "audit-policy-file",
+}
+
+
+def test_a_node_that_fails_its_gate_is_rolled_back_and_the_rollout_stops(clean: Ha) -> None:
+    """A fault only cp-1 has: a folder where kube-apiserver must open its audit log file.
+
+    No check before the write can see it (the spec is valid, the dry-run pod is valid); the
+    API server exits at start with "is a directory". cp-1 must come back as it was, and cp-2
+    and cp-3 must never be touched, until the spec changes.
+    """
+    ha = clean
+    cp1 = ha.node("cp-1")
+    blocker = cp1.audit_log_dir / "kube-apiserver-audit.log"
+    cp1.audit_log_dir.mkdir(parents=True, exist_ok=True)
+    if blocker.is_file():
+        blocker.unlink()
+    blocker.mkdir(exist_ok=True)
+    try:
+        pids = {n.name: apiserver_pid(n) for n in ha.nodes}
+        ha.apply("  rollout:\n    healthTimeoutSeconds: 120\n")
+        wait_until(
+            "cp-1 RolledBack",
+            lambda: ha.entries().get("cp-1", {}).get("phase") == "RolledBack",
+            timeout=600,
+        )
+        entry = ha.entries()["cp-1"]
+        # The reason carries the API server's own last words, from the node's pod log folder.
+        assert "is a directory" in entry["lastFailedReason"], entry["lastFailedReason"]
+        stalled = ha.condition("Stalled")
+        assert stalled["status"] == "True", stalled
+        assert stalled["reason"] == "RolledBack", stalled
+        assert "cp-1" in stalled["message"]
+        assert ha.condition("Ready")["status"] == "False"
+        assert cp1.manifest_path.read_bytes() == ha.originals["cp-1"]
+        wait_until(
+            "cp-1's API server back without audit flags", lambda: not running_audit_flags(cp1)
+        )
+        wait_until(
+            "cp-1's mirror pod Ready again",
+            lambda: ha.mirror_pod(cp1)["status"]["containerStatuses"][0]["ready"],
+            timeout=180,
+        )
+        for name in ("cp-2", "cp-3"):
+            node = ha.node(name)
+            assert node.manifest_path.read_bytes() == ha.originals[name]
+            assert apiserver_pid(node) == pids[name], f"{name}'s API server was restarted"
+            other = ha.entries()[name]
+            assert other["phase"] == "Pending"
+            assert "rollout stopped" in other["message"]
+        events = ha.any.kubectl_json("get", "events", "-n", "default")["items"]
+        assert any(
+            e["reason"] == "RolledBack" and e["type"] == "Warning" and "cp-1" in e["message"]
+            for e in events
+        )
+        record_timing(
+            "rollback_1_node",
+            {
+                "health_timeout_seconds": 120,
+                "message": entry["message"].splitlines()[0][:200],
+                "write_to_rolled_back_seconds": round(
+                    parse_time(entry["lastVerifiedTime"]).timestamp()
+                    - parse_time(entry["lastWriteTime"]).timestamp(),
+                    1,
+                ),
+            },
+        )
+
+        # Fixing the spec (a log file name that cp-1 can open) resumes the rollout.
+        ha.apply(
+            "  rollout:\n    healthTimeoutSeconds: 120\n"
+            "  log:\n    path: /var/log/audit/audit.log\n"
+        )
+        ha.wait_ready()
+        for node in ha.nodes:
+            assert "--audit-log-path=/var/log/audit/audit.log" in running_audit_flags(node)
+            assert ha.entries()[node.name]["phase"] == "Applied"
+    finally:
+        ha.delete_and_wait()
+        blocker.rmdir()
+
+
+def manifest_is_whole(original: bytes) -> Callable[[str, bytes], str | None]:
+    """A manifest the kubelet may see: kubeadm's own, or one with all of kaudit's change."""
+
+    def check(_node: str, text: bytes) -> str | None:
+        if text == original:
+            return None
+        try:
+            pod = load_single_document(text.decode("utf-8"))
+        except (UnicodeDecodeError, YamlTextError) as error:
+            return f"not a YAML document: {error}"
+        if not isinstance(pod, dict) or pod.get("kind") != "Pod":
+            return "not a Pod"
+        annotations = (pod.get("metadata") or {}).get("annotations") or {}
+        command = (pod.get("spec") or {}).get("containers", [{}])[0].get("command") or []
+        flags = {str(arg).split("=", 1)[0] for arg in command if str(arg).startswith("--audit")}
+        if "kaudit.io/config-hash" not in annotations:
+            return "changed without kaudit's annotation"
+        wanted = {
+            "--audit-log-maxage",
+            "--audit-log-maxbackup",
+            "--audit-log-maxsize",
+            "--audit-log-path",
+            "--audit-policy-file",
+        }
+        if flags != wanted:
+            return f"audit flags {sorted(flags)}"
+        return None
+
+    return check
+
+
+def kubelet_log_size(node: BedNode) -> int:
+    path = KAUDIT_TESTBED / "logs" / f"{node.name}-kubelet.log"
+    return path.stat().st_size if path.is_file() else 0
+
+
+def kubelet_log_since(node: BedNode, offset: int) -> str:
+    path = KAUDIT_TESTBED / "logs" / f"{node.name}-kubelet.log"
+    with path.open("rb") as handle:
+        handle.seek(offset)
+        return handle.read().decode("utf-8", "replace")
+
+
+def test_an_agent_killed_mid_change_leaves_no_partial_file_and_its_successor_finishes(
+    clean: Ha,
+) -> None:
+    """cp-1's agent dies between its backup and its write; cp-2's between write and verify."""
+    ha = clean
+    set_agent_env(ha, KAUDIT_CRASH_AT="cp-1:after-backup,cp-2:after-write")
+    kubelet_offsets = {n.name: kubelet_log_size(n) for n in ha.nodes}
+    try:
+        checks = {n.name: manifest_is_whole(ha.originals[n.name]) for n in ha.nodes}
+        with ManifestWatcher(ha, lambda name, text: checks[name](name, text)) as watcher:
+            ha.apply("  enabled: true\n")
+            ha.wait_ready()
+        assert watcher.problems == []
+        assert watcher.reads > 100
+        for name, point in (("cp-1", "after-backup"), ("cp-2", "after-write")):
+            node = ha.node(name)
+            assert node.path(f"/etc/kubernetes/tmp/kaudit-crashed-{point}").is_file()
+            pods = ha.any.kubectl_json(
+                "get",
+                "pods",
+                "-n",
+                "kaudit-system",
+                "-l",
+                "app.kubernetes.io/component=agent",
+                "--field-selector",
+                f"spec.nodeName={name}",
+            )["items"]
+            status = pods[0]["status"]["containerStatuses"][0]
+            assert status["restartCount"] >= 1
+            assert status["lastState"]["terminated"]["exitCode"] == 86
+        for node in ha.nodes:
+            assert ha.entries()[node.name]["phase"] == "Applied"
+            assert (
+                "--audit-policy-file=/etc/kubernetes/audit-policy/apiserver-audit-policy.yaml"
+                in (running_audit_flags(node))
+            )
+            # The kubelet never met a manifest it could not read.
+            log = kubelet_log_since(node, kubelet_offsets[node.name])
+            assert "Could not process manifest file" not in log
+            assert "failed to decode" not in log.lower()
+        # cp-1's crash left a backup of kubeadm's manifest, and no second one was needed to
+        # redo the change: the backup folder holds kubeadm's manifest as it was.
+        backups = ha.node("cp-1").path("/etc/kubernetes/tmp").glob("kaudit-kube-apiserver.yaml.*")
+        assert ha.originals["cp-1"] in {b.read_bytes() for b in backups}
+    finally:
+        ha.any.kubectl(
+            "set", "env", "-n", "kaudit-system", "daemonset/kaudit-agent", "KAUDIT_CRASH_AT-"
+        )
+        ha.delete_and_wait()
+        for node in ha.nodes:
+            for marker in node.path("/etc/kubernetes/tmp").glob("kaudit-crashed-*"):
+                marker.unlink()
+
+
+def wait_for_phase(ha: Ha, node: str, phase: str) -> None:
+    wait_until(
+        f"{node} {phase}",
+        lambda: ha.entries().get(node, {}).get("phase") == phase,
+        timeout=ROLLOUT_TIMEOUT,
+        poll=0.5,
+    )
+
+
+def test_deleting_the_auditconfig_mid_rollout_turns_audit_off_everywhere(clean: Ha) -> None:
+    ha = clean
+    cp3 = ha.node("cp-3")
+    cp3_pid = apiserver_pid(cp3)
+    ha.apply("  enabled: true\n")
+    wait_for_phase(ha, "cp-2", "Verifying")
+    ha.delete_and_wait()
+    for node in ha.nodes:
+        assert node.manifest_path.read_bytes() == ha.originals[node.name]
+        wait_until(f"{node.name} without audit flags", lambda n=node: not running_audit_flags(n))
+    # The rollout never reached cp-3: its API server was never restarted.
+    assert apiserver_pid(cp3) == cp3_pid
+    assert kubeadm_audit_settings(ha) == (set(), set())
+
+
+def test_removing_a_node_mid_rollout_lets_the_others_finish(clean: Ha) -> None:
+    """cp-3 leaves the cluster (kubeadm reset, Node deleted) while cp-2 restarts.
+
+    Runs last: the bed has two nodes afterwards, and the next run's fixture rebuilds the third.
+    """
+    ha = clean
+    ha.apply("  enabled: true\n")
+    wait_for_phase(ha, "cp-2", "Verifying")
+    subprocess.run(
+        ["bash", str(REPO_ROOT / "hack/testbed/node.sh"), "down"],
+        env={**os.environ, "NODE": "cp-3", "NODE_INDEX": "3"},
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    ha.any.kubectl("delete", "node", "cp-3", "--ignore-not-found")
+    ha.nodes = [n for n in ha.nodes if n.name != "cp-3"]
+    ha.wait_ready()
+    body = ha.config()
+    assert body is not None
+    assert body["status"]["rolloutOrder"] == ["cp-1", "cp-2"]
+    assert body["status"]["nodesReady"] == "2/2"
+    wait_until("cp-3's entry to be dropped", lambda: "cp-3" not in ha.entries(), timeout=60)
+    for node in ha.nodes:
+        assert ha.entries()[node.name]["phase"] == "Applied"
+        assert running_audit_flags(node)
