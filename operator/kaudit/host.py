@@ -34,7 +34,7 @@ from typing import Any, Final
 
 from kaudit.config import DEFAULT_LOG_PATH, HostPathsSpec
 from kaudit.desired import POLICY_FILE_HEADER, DesiredState
-from kaudit.manifest import disable_audit, enable_audit, inspect_manifest
+from kaudit.manifest import ManifestError, disable_audit, enable_audit, inspect_manifest
 
 STATE_FILE_NAME: Final = "kaudit-state.json"
 STATE_VERSION: Final = 1
@@ -150,8 +150,16 @@ def apply_desired_state(
         return disable_audit_on_host(layout, clock=clock, checkpoint=checkpoint)
     _refuse_backups_in_manifests_folder(layout)
     old_manifest = _read_text(layout.manifest, what="kube-apiserver manifest")
+    # kaudit turned audit logging on here, yet the manifest has no kaudit annotations: it was
+    # rewritten (kubeadm upgrade, from the settings kaudit recorded in kubeadm-config), and the
+    # audit settings in it are kaudit's, not something to put back on disable.
+    adopt = bool(_read_state(layout).get("configHash")) and not _is_managed(
+        old_manifest, layout.manifest
+    )
     # Computed before any write: a manifest kaudit cannot patch changes nothing on the host.
-    new_manifest = enable_audit(old_manifest, desired.patch, source=str(layout.manifest))
+    new_manifest = enable_audit(
+        old_manifest, desired.patch, source=str(layout.manifest), adopt=adopt
+    )
     old_policy = _read_optional_text(layout.policy_file)
     if new_manifest == old_manifest and old_policy == desired.policy_text:
         _record_state(layout, config_hash=desired.config_hash, extra={})
@@ -584,3 +592,10 @@ def _restore_optional_text(path: Path, text: str | None) -> None:
             raise HostError(path=path, reason=error.strerror or str(error)) from None
     else:
         write_file_atomically(path, text, mode=0o600)
+
+
+def _is_managed(manifest_text: str, path: Path) -> bool:
+    try:
+        return inspect_manifest(manifest_text, source=str(path)).managed
+    except ManifestError:
+        return False

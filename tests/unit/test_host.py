@@ -25,7 +25,7 @@ from kaudit.host import (
     restore_snapshot,
     snapshot_host,
 )
-from kaudit.manifest import ManifestError
+from kaudit.manifest import ManifestError, enable_audit
 from kaudit.yamltext import load_single_document
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -345,3 +345,35 @@ def test_a_crash_after_the_backup_of_a_disable_leaves_audit_logging_on(host: Hos
         apply_desired_state(host, off, clock=StepClock(), checkpoint=crash_at("after-backup"))
     assert host.manifest.read_text() == enabled
     assert host.policy_file.exists()
+
+
+def without_kaudit_annotations(manifest: str) -> str:
+    """The manifest as kubeadm regenerates it from a kubeadm-config that records kaudit's
+    flags and volumes: the same settings, no kaudit annotations."""
+    return "".join(line for line in manifest.splitlines(keepends=True) if "kaudit.io/" not in line)
+
+
+def test_after_kubeadm_rewrites_the_manifest_disable_still_turns_audit_off(
+    host: HostLayout,
+) -> None:
+    apply_desired_state(host, desired(), clock=StepClock())
+    regenerated = without_kaudit_annotations(host.manifest.read_text())
+    assert "--audit-policy-file=" in regenerated
+    host.manifest.write_text(regenerated)
+    # The agent sees drift (no annotation) and writes its change again ...
+    assert apply_desired_state(host, desired(), clock=StepClock()).changed
+    assert "kaudit.io/config-hash" in host.manifest.read_text()
+    # ... and turning audit logging off removes the settings instead of putting them back.
+    apply_desired_state(host, desired(AuditConfigSpec(enabled=False)), clock=StepClock())
+    assert host.manifest.read_text() == KUBEADM_MANIFEST
+
+
+def test_audit_settings_someone_else_made_are_put_back_on_disable(host: HostLayout) -> None:
+    by_hand = enable_audit(
+        KUBEADM_MANIFEST, desired(AuditConfigSpec()).patch, source="test"
+    )  # as if set by hand: kaudit never ran on this host
+    by_hand = without_kaudit_annotations(by_hand)
+    host.manifest.write_text(by_hand)
+    apply_desired_state(host, desired(), clock=StepClock())
+    apply_desired_state(host, desired(AuditConfigSpec(enabled=False)), clock=StepClock())
+    assert host.manifest.read_text() == by_hand

@@ -93,8 +93,14 @@ class _Record:
 # --- public operations -----------------------------------------------------------------------
 
 
-def enable_audit(text: str, patch: AuditPatch, *, source: str) -> str:
-    """The manifest with the patch's flags, volumes, mounts and config-hash annotation."""
+def enable_audit(text: str, patch: AuditPatch, *, source: str, adopt: bool = False) -> str:
+    """The manifest with the patch's flags, volumes, mounts and config-hash annotation.
+
+    Flags and volumes already there are taken over, and disable puts them back as they were.
+    adopt: they are kaudit's own, written back without kaudit's annotations (kubeadm upgrade
+    regenerates the manifest from the kubeadm-config kaudit recorded them in): disable removes
+    them, or turning audit logging off would leave it on.
+    """
     pod = parse_pod(text, source)
     if _kaudit_entries(pod):
         # Salvage: a hand edit may have removed some of what kaudit added (the drift kaudit is
@@ -104,8 +110,8 @@ def enable_audit(text: str, patch: AuditPatch, *, source: str) -> str:
     _refuse_shell(pod)
     edits: list[Edit] = []
     record = _Record()
-    _patch_flags(pod, patch, edits, record)
-    _patch_volumes(pod, patch.volumes, edits, record)
+    _patch_flags(pod, patch, edits, record, adopt=adopt)
+    _patch_volumes(pod, patch.volumes, edits, record, adopt=adopt)
     _add_annotations(pod, patch.config_hash, edits, record)
     return apply_edits(text, edits)
 
@@ -227,7 +233,9 @@ def _where(container: Container, seq: SequenceNode, index: int) -> str:
     return f"{container.field}.{key}[{index}]"
 
 
-def _patch_flags(pod: Pod, patch: AuditPatch, edits: list[Edit], record: _Record) -> None:
+def _patch_flags(
+    pod: Pod, patch: AuditPatch, edits: list[Edit], record: _Record, *, adopt: bool
+) -> None:
     container = pod.container
     flags = container.flags
     missing: list[tuple[str, str]] = []
@@ -249,7 +257,7 @@ def _patch_flags(pod: Pod, patch: AuditPatch, edits: list[Edit], record: _Record
         else:
             target, new_text = flag.node, scalar_like(flag.node, f"{name}={value}")
         start, end = _span(target, pod.text)
-        record.flags.append((name, pod.text[start:end]))
+        record.flags.append((name, None if adopt else pod.text[start:end]))
         edits.append(Edit(start, end, new_text))
 
     # kubeadm writes its flags sorted by name; keep them so. Otherwise new flags go last.
@@ -314,7 +322,12 @@ def _ordered_like(fields: dict[str, object], reference: Node | None) -> dict[str
 
 
 def _patch_volumes(
-    pod: Pod, volumes: Sequence[AuditVolume], edits: list[Edit], record: _Record
+    pod: Pod,
+    volumes: Sequence[AuditVolume],
+    edits: list[Edit],
+    record: _Record,
+    *,
+    adopt: bool,
 ) -> None:
     container = pod.container
     spec = pod.spec.value
@@ -367,7 +380,7 @@ def _patch_volumes(
                 )
             taken[item.index] = volume.name
             start, end = _span(item.node, pod.text)
-            pairs.append((volume.name, pod.text[start:end]))
+            pairs.append((volume.name, None if adopt else pod.text[start:end]))
             fields = _ordered_like(fields_of(volume), item.node)
             edits.append(Edit(start, end, _value_text(pod, item.node, fields)))
         if not new:
