@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from tests.testbed import REPO_ROOT, Cluster
+
 STEP_TIMEOUT = 420.0
 KAUDIT = Path(sys.executable).with_name("kaudit")
 CONFIG = """\
@@ -44,3 +46,19 @@ def wait_until(
                 return last
         time.sleep(poll)
     pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}")
+
+
+def undeploy(cluster: Cluster) -> None:
+    """Remove what `make deploy` applied, and the webhook configurations kopf made."""
+    # --wait=false: the namespace's finalization takes longer than kubectl's budget here.
+    cluster.kubectl(
+        "delete",
+        "-k",
+        str(REPO_ROOT / "deploy"),
+        "--ignore-not-found",
+        "--wait=false",
+        check=False,
+        timeout=120,
+    )
+    for kind in ("validatingwebhookconfiguration", "mutatingwebhookconfiguration"):
+        cluster.kubectl("delete", kind, "kaudit.io", "--ignore-not-found", check=False)

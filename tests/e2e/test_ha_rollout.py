@@ -29,7 +29,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
 from kaudit.yamltext import YamlTextError, load_single_document
-from tests.e2e.operator_support import CONFIG, KAUDIT, wait_until
+from tests.e2e.operator_support import CONFIG, KAUDIT, undeploy, wait_until
 from tests.testbed import KAUDIT_TESTBED, REPO_ROOT, BedNode
 
 pytestmark = pytest.mark.e2e
@@ -159,17 +159,7 @@ def ha(ha_bed: list[BedNode]) -> Iterator[Ha]:
         assert b"--audit-" not in cluster.originals[node.name]
     yield cluster
     cluster.delete_and_wait()
-    first.kubectl(
-        "delete",
-        "-k",
-        str(REPO_ROOT / "deploy"),
-        "--ignore-not-found",
-        "--wait=false",
-        check=False,
-        timeout=120,
-    )
-    for kind in ("validatingwebhookconfiguration", "mutatingwebhookconfiguration"):
-        first.kubectl("delete", kind, "kaudit.io", "--ignore-not-found", check=False)
+    undeploy(first)
     for node in cluster.nodes:
         if not node.root.is_dir():
             continue  # removed by the node-removal test

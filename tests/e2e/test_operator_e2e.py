@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.operator_support import CONFIG, KAUDIT, SEED_FLAGS, wait_until
+from tests.e2e.operator_support import CONFIG, KAUDIT, SEED_FLAGS, undeploy, wait_until
 from tests.testbed import REPO_ROOT, BedNode
 
 pytestmark = pytest.mark.e2e
@@ -64,18 +64,7 @@ def deployed(bed: BedNode, kubeadm_manifest: bytes) -> Iterator[BedNode]:
     # The node had no audit log before this module; later tests read the folder afresh.
     for log_file in bed.audit_log_dir.glob("*"):
         log_file.unlink()
-    # --wait=false: the namespace's finalization takes longer than kubectl's budget here.
-    bed.kubectl(
-        "delete",
-        "-k",
-        str(REPO_ROOT / "deploy"),
-        "--ignore-not-found",
-        "--wait=false",
-        check=False,
-        timeout=120,
-    )
-    for kind in ("validatingwebhookconfiguration", "mutatingwebhookconfiguration"):
-        bed.kubectl("delete", kind, "kaudit.io", "--ignore-not-found", check=False)
+    undeploy(bed)
     if bed.manifest_path.read_bytes() != kubeadm_manifest:
         temporary = bed.manifest_path.with_name(".kube-apiserver.yaml.e2e-restore")
         temporary.write_bytes(kubeadm_manifest)
