@@ -30,7 +30,7 @@ from kubernetes import config as k8s_config
 
 from kaudit.yamltext import YamlTextError, load_single_document
 from tests.e2e.operator_support import CONFIG, KAUDIT, undeploy, wait_until
-from tests.testbed import KAUDIT_TESTBED, REPO_ROOT, BedNode
+from tests.testbed import K8S_BIN, KAUDIT_TESTBED, REPO_ROOT, BedNode
 
 pytestmark = pytest.mark.e2e
 
@@ -292,7 +292,11 @@ def record_phases(
 
 
 def test_enable_changes_one_node_at_a_time_while_the_api_stays_up(clean: Ha) -> None:
-    """And the controller restarts in the middle of it: the agents do not need it to go on."""
+    """And the controller restarts in the middle of it: the agents do not need it to go on.
+
+    Then `kubeadm upgrade` on cp-2 keeps the audit settings (kaudit recorded them in
+    kubeadm-config), and deleting the AuditConfig still turns audit logging off everywhere.
+    """
     ha = clean
     pids_before = {n.name: apiserver_pid(n) for n in ha.nodes}
     controller_before = ha.any.kubectl_json(
@@ -374,23 +378,60 @@ def test_enable_changes_one_node_at_a_time_while_the_api_stays_up(clean: Ha) -> 
     }
     record_timing("enable_3_nodes", enable_timing)
 
-    # Deleting the AuditConfig turns audit logging off node by node, and takes the settings
-    # out of kubeadm's configuration again.
+    # The real `kubeadm upgrade` (same version) on cp-2 rewrites its manifest from kubeadm-config.
+    cp2 = ha.node("cp-2")
+    upgraded_at = time.time()
+    cp2.exec(
+        str(K8S_BIN / "kubeadm"),
+        "upgrade",
+        "node",
+        "phase",
+        "control-plane",
+        "--etcd-upgrade=false",
+        "--certificate-renewal=false",
+        timeout=600,
+    )
+    wait_until(
+        "kaudit's annotations back on cp-2 and cp-2 Applied",
+        lambda: (
+            b"kaudit.io/config-hash" in cp2.manifest_path.read_bytes()
+            and ha.entries()["cp-2"]["phase"] == "Applied"
+            and parse_time(ha.entries()["cp-2"]["lastVerifiedTime"]).timestamp() > upgraded_at
+        ),
+    )
+    # What kubeadm wrote (kaudit backed it up before correcting the drift) kept the audit
+    # settings, because they are in kubeadm-config; only kaudit's annotations were gone.
+    backups = sorted(cp2.path("/etc/kubernetes/tmp").glob("kaudit-kube-apiserver.yaml.*"))
+    by_kubeadm = [b.read_text() for b in backups if b.stat().st_mtime >= upgraded_at]
+    assert by_kubeadm, "kaudit made no backup of the manifest kubeadm wrote"
+    assert POLICY_FLAG in by_kubeadm[0]
+    assert "kaudit.io/" not in by_kubeadm[0]
+    assert POLICY_FLAG in running_audit_flags(cp2)
+
+    # Deleting the AuditConfig turns audit logging off node by node (on cp-2 too, although its
+    # audit settings now came from kubeadm), and takes them out of kubeadm's configuration.
     with ApiProbe(ha.any.kubeconfig) as probe:
         started = time.time()
         ha.delete_and_wait()
         finished = time.time()
     for node in ha.nodes:
         assert running_audit_flags(node) == set()
-        assert node.manifest_path.read_bytes() == ha.originals[node.name]
+        text = node.manifest_path.read_bytes()
+        assert b"--audit-" not in text
+        assert b"kaudit.io/" not in text
+        if node is not cp2:
+            assert text == ha.originals[node.name]
     assert kubeadm_audit_settings(ha) == (set(), set())
     record_timing(
         "delete_3_nodes",
         {
             "delete_to_gone_seconds": round(finished - started, 1),
             "longest_gap_through_lb_seconds": round(probe.longest_gap(), 2),
+            "cp2_as_before_kubeadm_upgrade": cp2.manifest_path.read_bytes() == ha.originals["cp-2"],
         },
     )
+    # kubeadm's own rewrite is cp-2's manifest from now on.
+    ha.originals["cp-2"] = cp2.manifest_path.read_bytes()
 
 
 def kubeadm_audit_settings(ha: Ha) -> tuple[set[str], set[str]]:
