@@ -7,6 +7,10 @@ cd "$REPO"
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 say "Test bed: a kubeadm control-plane node (make testbed-up)"
+if [[ -f "${KAUDIT_TESTBED:-/var/lib/kaudit-testbed}/cluster/join.env" ]]; then
+  echo "The bed runs the multi-node cluster the tests left; back to one node first."
+  make -s testbed-down
+fi
 make -s testbed-up
 eval "$(bash hack/testbed/node.sh env)"
 kubectl get nodes -o wide
