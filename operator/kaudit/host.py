@@ -150,12 +150,11 @@ def apply_desired_state(
         return disable_audit_on_host(layout, clock=clock, checkpoint=checkpoint)
     _refuse_backups_in_manifests_folder(layout)
     old_manifest = _read_text(layout.manifest, what="kube-apiserver manifest")
+    state = _read_state(layout)
     # kaudit turned audit logging on here, yet the manifest has no kaudit annotations: it was
     # rewritten (kubeadm upgrade, from the settings kaudit recorded in kubeadm-config), and the
     # audit settings in it are kaudit's, not something to put back on disable.
-    adopt = bool(_read_state(layout).get("configHash")) and not _is_managed(
-        old_manifest, layout.manifest
-    )
+    adopt = bool(state.get("configHash")) and not _is_managed(old_manifest, layout.manifest)
     # Computed before any write: a manifest kaudit cannot patch changes nothing on the host.
     new_manifest = enable_audit(
         old_manifest, desired.patch, source=str(layout.manifest), adopt=adopt
@@ -176,7 +175,6 @@ def apply_desired_state(
     policy_backup = None
     if old_policy is not None and old_policy != desired.policy_text:
         policy_backup = _write_backup(layout, layout.policy_file, old_policy, stamp)
-    state = _read_state(layout)
     if "policyFileBefore" not in state:
         # First write by kaudit: remember what was there, so disable puts it back.
         state["policyFileBefore"] = {"existed": old_policy is not None, "text": old_policy}
