@@ -568,13 +568,13 @@ class NodeAgent:
             check_log=restored_hash is not None,
         )
         if verdict.healthy:
-            self.entry["lastVerifiedTime"] = iso_millis(self.clock())
             seconds = time.monotonic() - restore_started
             self._fail(
                 plan,
                 layout,
                 f"rolled back (healthy again {seconds:.0f} s after the restore): {reason}",
                 rolled_back=True,
+                verified_time=iso_millis(self.clock()),
             )
         else:
             self._fail(
@@ -881,9 +881,19 @@ class NodeAgent:
                 raise
         self.entry = NodeStatus(nodeName=self.settings.node_name)
 
-    def _fail(self, plan: Plan, layout: HostLayout, reason: str, *, rolled_back: bool) -> None:
+    def _fail(
+        self,
+        plan: Plan,
+        layout: HostLayout,
+        reason: str,
+        *,
+        rolled_back: bool,
+        verified_time: str | None = None,
+    ) -> None:
         phase: NodePhase = "RolledBack" if rolled_back else "Failed"
-        self._report(plan, phase, reason, layout=layout, failure=reason)
+        self._report(
+            plan, phase, reason, layout=layout, failure=reason, verified_time=verified_time
+        )
         self._event(plan, phase, f"node {self.settings.node_name}: {reason}", warning=True)
 
     def _event(self, plan: Plan, reason: str, message: str, *, warning: bool) -> None:
