@@ -58,7 +58,7 @@ def bed() -> BedNode:
     )
     if up.returncode != 0:
         run_script("node.sh", "up", timeout=900)
-    return _bed_node("cp-1")
+    return _bed_nodes("cp-1")[0]
 
 
 @pytest.fixture(scope="session")
@@ -75,23 +75,26 @@ def ha_bed() -> list[BedNode]:
         timeout=1800,
         capture_output=True,
     )
-    return [_bed_node(name) for name in HA_NODES]
+    return _bed_nodes(*HA_NODES)
 
 
-def _bed_node(name: str) -> BedNode:
+def _bed_nodes(*names: str) -> list[BedNode]:
+    """Handles on the bed's nodes; they share one admin kubeconfig (node or load balancer)."""
     env = parse_env_lines(run_script("node.sh", "env", timeout=30))
     kubeconfig = Path(env["KUBECONFIG"])
     server = ""
     for line in kubeconfig.read_text().splitlines():
         if line.strip().startswith("server:"):
             server = line.split(":", 1)[1].strip()
-    index = int(name.removeprefix("cp-"))
-    return BedNode(
-        kubeconfig=kubeconfig,
-        server=server,
-        users={"admin": kubeconfig},
-        name=name,
-        # node.sh's address plan; the kubeconfig may name the load balancer instead.
-        ip=f"10.231.0.{10 + index}",
-        root=KAUDIT_TESTBED / "nodes" / name / "root",
-    )
+    return [
+        BedNode(
+            kubeconfig=kubeconfig,
+            server=server,
+            users={"admin": kubeconfig},
+            name=name,
+            # node.sh's address plan; the kubeconfig may name the load balancer instead.
+            ip=f"10.231.0.{10 + int(name.removeprefix('cp-'))}",
+            root=KAUDIT_TESTBED / "nodes" / name / "root",
+        )
+        for name in names
+    ]
