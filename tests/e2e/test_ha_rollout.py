@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pytest
 from kubernetes import client as k8s
@@ -185,21 +185,16 @@ def clean(ha: Ha) -> Iterator[Ha]:
 # --- watching -----------------------------------------------------------------------------
 
 
-class ApiProbe:
-    """Lists Namespaces through the load balancer every 200 ms; records every answer."""
+class Poller:
+    """Calls poll() every `interval` seconds on a thread, from `with` until its end."""
 
-    def __init__(self, kubeconfig: Path) -> None:
-        configuration = k8s.Configuration()
-        k8s_config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
-        # No retries inside the client: a retried request would hide the gap it waited out.
-        configuration.retries = False
-        self.api = k8s.CoreV1Api(k8s.ApiClient(configuration))
+    interval = 1.0
+
+    def __init__(self) -> None:
         self.stop = threading.Event()
-        self.successes: list[float] = []  # wall-clock times (time.time())
-        self.failures = 0
         self.thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> ApiProbe:
+    def __enter__(self) -> Self:
         self.thread.start()
         return self
 
@@ -210,12 +205,34 @@ class ApiProbe:
     def _run(self) -> None:
         while not self.stop.is_set():
             started = time.monotonic()
-            try:
-                self.api.list_namespace(_request_timeout=(1, 2), limit=1)
-                self.successes.append(time.time())
-            except Exception:  # any failure is a failed answer
-                self.failures += 1
-            self.stop.wait(max(0.0, 0.2 - (time.monotonic() - started)))
+            self.poll()
+            self.stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
+
+    def poll(self) -> None:
+        raise NotImplementedError
+
+
+class ApiProbe(Poller):
+    """Lists Namespaces through the load balancer every 200 ms; records every answer."""
+
+    interval = 0.2
+
+    def __init__(self, kubeconfig: Path) -> None:
+        super().__init__()
+        configuration = k8s.Configuration()
+        k8s_config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
+        # No retries inside the client: a retried request would hide the gap it waited out.
+        configuration.retries = False
+        self.api = k8s.CoreV1Api(k8s.ApiClient(configuration))
+        self.successes: list[float] = []  # wall-clock times (time.time())
+        self.failures = 0
+
+    def poll(self) -> None:
+        try:
+            self.api.list_namespace(_request_timeout=(1, 2), limit=1)
+            self.successes.append(time.time())
+        except Exception:  # any failure is a failed answer
+            self.failures += 1
 
     def longest_gap(self) -> float:
         times = self.successes
@@ -225,43 +242,35 @@ class ApiProbe:
         return sum(1 for t in self.successes if start <= t <= end)
 
 
-class ManifestWatcher:
+class ManifestWatcher(Poller):
     """Reads every node's manifest every 20 ms: the kubelet must never see a partial file."""
 
+    interval = 0.02
+
     def __init__(self, ha: Ha, allowed: Callable[[str, bytes], str | None]) -> None:
+        super().__init__()
         self.ha = ha
         self.allowed = allowed
         self.problems: list[str] = []
         self.reads = 0
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> ManifestWatcher:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stop.set()
-        self.thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while not self.stop.wait(0.02):
-            for node in self.ha.nodes:
-                folder = node.manifest_path.parent
-                text = node.manifest_path.read_bytes()
-                self.reads += 1
-                problem = self.allowed(node.name, text)
-                if problem:
-                    self.problems.append(f"{node.name}: {problem}")
-                # The kubelet runs every file in the folder; only kubeadm's four belong there.
-                extra = {p.name for p in folder.iterdir()} - {
-                    "kube-apiserver.yaml",
-                    "kube-controller-manager.yaml",
-                    "kube-scheduler.yaml",
-                    "etcd.yaml",
-                }
-                if extra:
-                    self.problems.append(f"{node.name}: extra files in manifests: {extra}")
+    def poll(self) -> None:
+        for node in self.ha.nodes:
+            folder = node.manifest_path.parent
+            text = node.manifest_path.read_bytes()
+            self.reads += 1
+            problem = self.allowed(node.name, text)
+            if problem:
+                self.problems.append(f"{node.name}: {problem}")
+            # The kubelet runs every file in the folder; only kubeadm's four belong there.
+            extra = {p.name for p in folder.iterdir()} - {
+                "kube-apiserver.yaml",
+                "kube-controller-manager.yaml",
+                "kube-scheduler.yaml",
+                "etcd.yaml",
+            }
+            if extra:
+                self.problems.append(f"{node.name}: extra files in manifests: {extra}")
 
 
 def record_phases(
