@@ -64,8 +64,14 @@ class Ha:
         return next(n for n in self.nodes if n.name == name)
 
     def config(self) -> dict[str, Any] | None:
+        """The AuditConfig, None when it does not exist; raises when the API did not answer."""
         result = self.any.kubectl("get", "auditconfig", "cluster", "-o", "json", check=False)
-        return json.loads(result.stdout) if result.returncode == 0 else None
+        if result.returncode == 0:
+            body: dict[str, Any] = json.loads(result.stdout)
+            return body
+        if "(NotFound)" in result.stderr:
+            return None
+        raise AssertionError(f"kubectl get auditconfig cluster: {result.stderr.strip()}")
 
     def entries(self) -> dict[str, dict[str, Any]]:
         body = self.config() or {}
@@ -78,8 +84,22 @@ class Ha:
                 return dict(condition)
         return {}
 
+    def kubectl_until_accepted(self, *args: str, input: str | None = None) -> None:  # noqa: A002
+        """Run a kubectl request until the API answers it, as a user at the terminal would.
+
+        Through HAProxy a request can land on an API server that is shutting down for its
+        restart (HAProxy notices only after two failed /readyz checks); kubectl does not retry
+        a refused or reset connection. CI once lost a delete that way and then waited 15 min.
+        """
+        wait_until(
+            f"kubectl {' '.join(args)} to be accepted",
+            lambda: self.any.kubectl(*args, input=input),
+            timeout=120,
+            poll=1.0,
+        )
+
     def apply(self, spec: str) -> None:
-        self.any.kubectl("apply", "-f", "-", input=CONFIG.format(spec=spec))
+        self.kubectl_until_accepted("apply", "-f", "-", input=CONFIG.format(spec=spec))
 
     def wait_ready(self, timeout: float = ROLLOUT_TIMEOUT) -> float:
         started = time.monotonic()
@@ -95,8 +115,8 @@ class Ha:
 
     def delete_and_wait(self) -> None:
         """Delete the AuditConfig; its finalizer holds it until every node has audit off."""
-        self.any.kubectl(
-            "delete", "auditconfig", "cluster", "--ignore-not-found", "--wait=false", check=False
+        self.kubectl_until_accepted(
+            "delete", "auditconfig", "cluster", "--ignore-not-found", "--wait=false"
         )
         wait_until("the AuditConfig to be gone", lambda: self.config() is None, ROLLOUT_TIMEOUT)
 
@@ -677,7 +697,7 @@ def test_removing_a_node_mid_rollout_lets_the_others_finish(clean: Ha) -> None:
         capture_output=True,
         timeout=300,
     )
-    ha.any.kubectl("delete", "node", "cp-3", "--ignore-not-found")
+    ha.kubectl_until_accepted("delete", "node", "cp-3", "--ignore-not-found")
     ha.nodes = [n for n in ha.nodes if n.name != "cp-3"]
     ha.wait_ready()
     body = ha.config()
