@@ -368,6 +368,26 @@ def test_after_kubeadm_rewrites_the_manifest_disable_still_turns_audit_off(
     assert host.manifest.read_text() == KUBEADM_MANIFEST
 
 
+def test_after_kubeadm_upgrade_kaudit_rewrites_the_manifest_once(host: HostLayout) -> None:
+    """kubeadm appends extraArgs after its own flags; kaudit sorts its flags in among them.
+
+    The fixture is kubeadm v1.34's rendering of our kubeadm fixture with the audit settings
+    kaudit records in kubeadm-config (checked against `kubeadm init phase control-plane
+    apiserver --dry-run`). Taking that layout over as it stands made the agent's next pass
+    re-render it, see a difference and write (restart the API server) a second time.
+    """
+    apply_desired_state(host, desired(), clock=StepClock())
+    before_upgrade = host.manifest.read_text()
+    host.manifest.write_text(
+        (FIXTURES / "kubeadm-kube-apiserver-upgraded-with-audit.yaml").read_text()
+    )
+    assert apply_desired_state(host, desired(), clock=StepClock()).changed
+    assert host.manifest.read_text() == before_upgrade
+    assert not apply_desired_state(host, desired(), clock=StepClock()).changed
+    apply_desired_state(host, desired(AuditConfigSpec(enabled=False)), clock=StepClock())
+    assert host.manifest.read_text() == KUBEADM_MANIFEST
+
+
 def test_audit_settings_someone_else_made_are_put_back_on_disable(host: HostLayout) -> None:
     by_hand = enable_audit(
         KUBEADM_MANIFEST, desired(AuditConfigSpec()).patch, source="test"
