@@ -409,6 +409,7 @@ def test_enable_changes_one_node_at_a_time_while_the_api_stays_up(clean: Ha) -> 
 
     # The real `kubeadm upgrade` (same version) on cp-2 rewrites its manifest from kubeadm-config.
     cp2 = ha.node("cp-2")
+    before_upgrade = cp2.manifest_path.read_bytes()
     upgraded_at = time.time()
     cp2.exec(
         str(K8S_BIN / "kubeadm"),
@@ -432,9 +433,11 @@ def test_enable_changes_one_node_at_a_time_while_the_api_stays_up(clean: Ha) -> 
     # settings, because they are in kubeadm-config; only kaudit's annotations were gone.
     backups = sorted(cp2.path("/etc/kubernetes/tmp").glob("kaudit-kube-apiserver.yaml.*"))
     by_kubeadm = [b.read_text() for b in backups if b.stat().st_mtime >= upgraded_at]
-    assert by_kubeadm, "kaudit made no backup of the manifest kubeadm wrote"
+    assert len(by_kubeadm) == 1, "kaudit wrote cp-2's manifest more than once"
     assert POLICY_FLAG in by_kubeadm[0]
     assert "kaudit.io/" not in by_kubeadm[0]
+    # Corrected to exactly what kaudit had written before (same kubeadm version and settings).
+    assert cp2.manifest_path.read_bytes() == before_upgrade
     assert POLICY_FLAG in running_audit_flags(cp2)
 
     # Deleting the AuditConfig turns audit logging off node by node (on cp-2 too, although its
