@@ -71,7 +71,7 @@ from kaudit.rollout import (
     decide_turn,
     failed_for_target,
     node_is_done,
-    rollout_order,
+    selected_nodes,
 )
 from kaudit.status import NodePhase, NodeStatus, agent_field_manager, updated_entry
 from kaudit.yamltext import YamlTextError, load_single_document
@@ -237,12 +237,8 @@ class NodeAgent:
             return Plan(
                 generation=generation, selected=True, spec=spec, desired=None, problem=str(error)
             )
-        node = self.api.get_node(self.settings.node_name)
-        labels = ((node or {}).get("metadata") or {}).get("labels") or {}
-        selected = node is not None and all(
-            labels.get(key) == value or (value == "" and key in labels)
-            for key, value in spec.node_selector.items()
-        )
+        order = selected_nodes(self.api.node_labels(), spec.node_selector)
+        selected = self.settings.node_name in order
         statuses = {
             entry.get("nodeName", ""): entry
             for entry in ((body.get("status") or {}).get("nodeStatuses") or [])
@@ -268,7 +264,7 @@ class NodeAgent:
                 plan.problem = f"policy not applied: {error}"
                 plan.desired = None
         if selected:
-            plan.order = rollout_order(self.api.node_names(spec.node_selector))
+            plan.order = order
         return plan
 
     def _config_map_text(self, spec: AuditConfigSpec) -> str | None:

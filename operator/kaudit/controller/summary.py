@@ -20,7 +20,7 @@ from kaudit.desired import desired_state
 from kaudit.kube.api import KubeApi, KubeError
 from kaudit.manifest import AuditPatch
 from kaudit.policy import PolicyError
-from kaudit.rollout import rollout_order
+from kaudit.rollout import selected_nodes
 from kaudit.status import (
     NodeStatus,
     Summary,
@@ -51,8 +51,13 @@ class Computed:
     patch: AuditPatch | None  # what the nodes apply; None when off or invalid
 
 
-def compute_summary(api: KubeApi, body: Mapping[str, Any]) -> Computed:
-    """The summary and the status fields the controller writes, for the object as it is now."""
+def compute_summary(
+    api: KubeApi, body: Mapping[str, Any], node_labels: Mapping[str, Mapping[str, str]]
+) -> Computed:
+    """The summary and the status fields the controller writes, for the object as it is now.
+
+    node_labels: every node of the cluster (name: labels), as KubeApi.node_labels gives them.
+    """
     metadata = body.get("metadata") or {}
     generation = int(metadata.get("generation") or 0)
     status = body.get("status") or {}
@@ -74,7 +79,7 @@ def compute_summary(api: KubeApi, body: Mapping[str, Any]) -> Computed:
     except (ConfigError, PolicyError) as error:
         problem = str(error)
     enabled = spec.enabled and not metadata.get("deletionTimestamp")
-    selected = rollout_order(api.node_names(spec.node_selector))
+    selected = selected_nodes(node_labels, spec.node_selector)
     summary = summarize(
         target=Target(
             generation=generation, enabled=enabled, config_hash=config_hash, policy_problem=problem
@@ -109,9 +114,10 @@ def refresh_status(api: KubeApi) -> Summary | None:
         body = api.get_audit_config()
         if body is None:
             return None
-        if _forget_removed_nodes(api, body):
+        node_labels = api.node_labels()
+        if _forget_removed_nodes(api, body, node_labels):
             continue
-        computed = compute_summary(api, body)
+        computed = compute_summary(api, body, node_labels)
         summary, fields = computed.summary, computed.fields
         kubeadm = sync_kubeadm(api, body, computed)
         fields["kubeadmConfig"] = kubeadm.message
@@ -140,13 +146,15 @@ def refresh_status(api: KubeApi) -> Summary | None:
     return None
 
 
-def _forget_removed_nodes(api: KubeApi, body: Mapping[str, Any]) -> bool:
+def _forget_removed_nodes(
+    api: KubeApi, body: Mapping[str, Any], node_labels: Mapping[str, Mapping[str, str]]
+) -> bool:
     """Drop the entries of nodes deleted from the cluster; True when one was dropped.
 
     Applying an empty list as the node's own field manager removes exactly its entry.
     """
     entries = (body.get("status") or {}).get("nodeStatuses") or []
-    removed = entries_of_removed_nodes(entries, api.node_names({})) if entries else []
+    removed = entries_of_removed_nodes(entries, node_labels.keys()) if entries else []
     for name in removed:
         log.info("Node %s left the cluster; removing its status entry", name)
         api.apply_audit_config_status({"nodeStatuses": []}, field_manager=agent_field_manager(name))
@@ -223,9 +231,9 @@ def nodes_still_enabled(api: KubeApi, body: Mapping[str, Any]) -> list[str]:
         spec = audit_config_spec_from_data(body.get("spec") or {}, source="AuditConfig cluster")
     except ConfigError:
         spec = AuditConfigSpec()
-    selected = api.node_names(spec.node_selector)
+    selected = selected_nodes(api.node_labels(), spec.node_selector)
     entries = {e.get("nodeName"): e for e in (body.get("status") or {}).get("nodeStatuses") or []}
-    return [n for n in rollout_order(selected) if (entries.get(n) or {}).get("phase") != "Disabled"]
+    return [n for n in selected if (entries.get(n) or {}).get("phase") != "Disabled"]
 
 
 def _record(

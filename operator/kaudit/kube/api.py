@@ -194,10 +194,12 @@ class KubeApi:
             raise _error(f"listing nodes with {label_selector!r}", error) from None
         return list(_json(response).get("items", []))
 
-    def get_node(self, name: str) -> dict[str, Any] | None:
-        return self._get_or_none(
-            f"reading node {name}", lambda: self.core.read_node(name, _preload_content=False)
-        )
+    def node_labels(self) -> dict[str, dict[str, str]]:
+        """Every node's name and labels, from one list."""
+        return {
+            item["metadata"]["name"]: dict(item["metadata"].get("labels") or {})
+            for item in self.list_nodes(label_selector="")
+        }
 
     def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
         return self._get_or_none(
@@ -244,11 +246,6 @@ class KubeApi:
         except Exception as error:
             raise _error(f"updating configmap {namespace}/{name}", error) from None
         return dict(_json(response))
-
-    def node_names(self, selector: Mapping[str, str]) -> list[str]:
-        """Names of the nodes a label selector (key: value, "" meaning "has the label") picks."""
-        text = ",".join(f"{key}={value}" if value else key for key, value in selector.items())
-        return [item["metadata"]["name"] for item in self.list_nodes(label_selector=text)]
 
     def dry_run_create_pod(self, namespace: str, pod: Mapping[str, Any]) -> None:
         """Ask the API server to validate and admit a pod without creating it."""
