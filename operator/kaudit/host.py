@@ -34,7 +34,13 @@ from typing import Any, Final
 
 from kaudit.config import DEFAULT_LOG_PATH, HostPathsSpec
 from kaudit.desired import POLICY_FILE_HEADER, DesiredState
-from kaudit.manifest import ManifestError, disable_audit, enable_audit, inspect_manifest
+from kaudit.manifest import (
+    ManifestError,
+    disable_audit,
+    enable_audit,
+    inspect_manifest,
+    same_pod,
+)
 
 STATE_FILE_NAME: Final = "kaudit-state.json"
 STATE_VERSION: Final = 1
@@ -160,7 +166,9 @@ def apply_desired_state(
         old_manifest, desired.patch, source=str(layout.manifest), adopt=adopt
     )
     old_policy = _read_optional_text(layout.policy_file)
-    if new_manifest == old_manifest and old_policy == desired.policy_text:
+    # same_pod, not bytes: kaudit's settings where kubeadm put them (after a kubeadm upgrade)
+    # are applied; moving them would restart the API server for nothing.
+    if same_pod(new_manifest, old_manifest) and old_policy == desired.policy_text:
         _record_state(layout, config_hash=desired.config_hash, extra={})
         return ApplyResult(
             changed=False,

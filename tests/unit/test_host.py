@@ -368,22 +368,27 @@ def test_after_kubeadm_rewrites_the_manifest_disable_still_turns_audit_off(
     assert host.manifest.read_text() == KUBEADM_MANIFEST
 
 
-def test_after_kubeadm_upgrade_kaudit_rewrites_the_manifest_once(host: HostLayout) -> None:
+def test_after_kubeadm_upgrade_kaudit_writes_the_manifest_once_and_keeps_kubeadm_order(
+    host: HostLayout,
+) -> None:
     """kubeadm appends extraArgs after its own flags; kaudit sorts its flags in among them.
 
-    The fixture is kubeadm v1.34's rendering of our kubeadm fixture with the audit settings
-    kaudit records in kubeadm-config (checked against `kubeadm init phase control-plane
-    apiserver --dry-run`). Taking that layout over as it stands made the agent's next pass
-    re-render it, see a difference and write (restart the API server) a second time.
+    The fixture is our kubeadm fixture with the audit settings where kubeadm v1.34 puts them
+    (compared with `kubeadm init phase control-plane apiserver --dry-run`). kaudit puts back its
+    annotations only: moving the flags too would be a second write (one more restart), and after
+    a same-version upgrade it would restore the very manifest kubeadm replaced, which kubeadm
+    takes for a failed upgrade (the static pod's hash never changes).
     """
     apply_desired_state(host, desired(), clock=StepClock())
     before_upgrade = host.manifest.read_text()
-    host.manifest.write_text(
-        (FIXTURES / "kubeadm-kube-apiserver-upgraded-with-audit.yaml").read_text()
-    )
+    by_kubeadm = (FIXTURES / "kubeadm-kube-apiserver-upgraded-with-audit.yaml").read_text()
+    host.manifest.write_text(by_kubeadm)
     assert apply_desired_state(host, desired(), clock=StepClock()).changed
-    assert host.manifest.read_text() == before_upgrade
+    corrected = host.manifest.read_text()
+    assert corrected != before_upgrade
+    assert without_kaudit_annotations(corrected) == by_kubeadm
     assert not apply_desired_state(host, desired(), clock=StepClock()).changed
+    assert host.manifest.read_text() == corrected
     apply_desired_state(host, desired(AuditConfigSpec(enabled=False)), clock=StepClock())
     assert host.manifest.read_text() == KUBEADM_MANIFEST
 

@@ -64,6 +64,7 @@ from kaudit.manifest import (
     ManifestError,
     enable_audit,
     inspect_manifest,
+    same_pod,
 )
 from kaudit.policy import PolicyError
 from kaudit.rollout import (
@@ -303,7 +304,7 @@ class NodeAgent:
             policy = layout.policy_file.read_text(encoding="utf-8")
         except (OSError, ManifestError):
             return False
-        return wanted == manifest_text and policy == desired.policy_text
+        return same_pod(wanted, manifest_text) and policy == desired.policy_text
 
     def _confirm(self, plan: Plan, layout: HostLayout) -> None:
         """The host has the desired files: report Applied/Disabled once the API server agrees."""

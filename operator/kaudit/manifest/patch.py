@@ -113,12 +113,6 @@ def enable_audit(text: str, patch: AuditPatch, *, source: str, adopt: bool = Fal
     _patch_flags(pod, patch, edits, record, adopt=adopt)
     _patch_volumes(pod, patch.volumes, edits, record, adopt=adopt)
     _add_annotations(pod, patch.config_hash, edits, record)
-    if adopt:
-        # Written in kaudit's own layout, as enabling the manifest without these settings would
-        # write it: kubeadm appends extraArgs after its own flags where kaudit sorts them in, and
-        # the agent's next pass re-renders the manifest to compare, so kubeadm's layout would
-        # count as drift and cost one more API server restart.
-        return enable_audit(apply_edits(text, edits), patch, source=source)
     return apply_edits(text, edits)
 
 
