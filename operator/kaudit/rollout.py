@@ -37,27 +37,6 @@ def rollout_order(nodes: Sequence[str]) -> list[str]:
     return sorted(set(nodes))
 
 
-def selected_nodes(
-    node_labels: Mapping[str, Mapping[str, str]], selector: Mapping[str, str]
-) -> list[str]:
-    """The nodes a spec.nodeSelector picks, in rollout order.
-
-    Matched here, as the API server matches a label selector (a value "" means "has the
-    label"), so that one list of all nodes answers both "which nodes take part" and "which
-    nodes still exist".
-    """
-    return rollout_order(
-        [
-            name
-            for name, labels in node_labels.items()
-            if all(
-                labels.get(key) == value or (value == "" and key in labels)
-                for key, value in selector.items()
-            )
-        ]
-    )
-
-
 def node_is_done(entry: NodeStatus | None, target: RolloutTarget) -> bool:
     if entry is None or entry.get("observedGeneration") != target.generation:
         return False

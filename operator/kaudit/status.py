@@ -65,15 +65,19 @@ def agent_field_manager(node_name: str) -> str:
     return f"kaudit-agent-{node_name}"
 
 
-def entries_of_removed_nodes(
-    node_statuses: Iterable[Mapping[str, Any]], existing_nodes: Iterable[str]
+def entries_not_listed(
+    node_statuses: Iterable[Mapping[str, Any]], listed_nodes: Iterable[str]
 ) -> list[str]:
-    """Entries whose node left the cluster: no agent is left to remove them itself."""
-    existing = set(existing_nodes)
+    """Names of the entries whose node is not in the list.
+
+    With the selected nodes: the candidates for a node that left the cluster, whose agent is no
+    longer there to remove its entry itself.
+    """
+    listed = set(listed_nodes)
     return sorted(
         name
         for entry in node_statuses
-        if (name := str(entry.get("nodeName") or "")) and name not in existing
+        if (name := str(entry.get("nodeName") or "")) and name not in listed
     )
 
 

@@ -353,3 +353,45 @@ def test_deleting_the_auditconfig_waits_for_every_node_to_be_disabled(
     assert "kaudit.io/kubeadm-config-recorded" not in annotations
     reasons = {e["reason"] for e in events(cluster_ready)}
     assert "KubeadmConfigRemoved" in reasons
+
+
+def test_the_entry_of_a_deleted_node_goes_and_that_of_an_unselected_node_stays(
+    cluster_ready: Cluster, processes: Processes, tmp_path: Path
+) -> None:
+    """The controller drops an entry only when its Node is gone from the cluster.
+
+    cp-b leaves (agent stopped, Node deleted): no agent is left to remove its entry. cp-c loses
+    the control-plane label while its agent is down: it still exists, so its entry stays until
+    its agent comes back and removes it.
+    """
+    kubeadm = KUBEADM_MANIFEST.read_text()
+    agents = {
+        node: processes.start(
+            f"agent-{node}",
+            "agent",
+            f"--node-name={node}",
+            f"--host-root={make_host(tmp_path / node, kubeadm)}",
+            f"--readyz-url={cluster_ready.server}/readyz",
+        )
+        for node in NODES
+    }
+    start_controller(processes, cluster_ready)
+    code, err = apply_config(cluster_ready, "enabled: false\n")
+    assert code == 0, err
+    wait_for(
+        "every node Disabled",
+        lambda: (
+            {n: e.get("phase") for n, e in node_entries(cluster_ready).items()}
+            == dict.fromkeys(NODES, "Disabled")
+        ),
+    )
+    agents["cp-b"].stop()
+    agents["cp-c"].stop()
+    cluster_ready.kubectl("label", "node", "cp-c", "node-role.kubernetes.io/control-plane-")
+    cluster_ready.kubectl("delete", "node", "cp-b")
+    wait_for("cp-b's entry to go", lambda: "cp-b" not in node_entries(cluster_ready), timeout=60)
+    assert set(node_entries(cluster_ready)) == {"cp-a", "cp-c"}
+    body = audit_config(cluster_ready)
+    assert body is not None
+    assert body["status"]["rolloutOrder"] == ["cp-a"]
+    assert body["status"]["nodesReady"] == "1/1"

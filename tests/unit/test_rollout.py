@@ -4,14 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from kaudit.rollout import (
-    RolloutTarget,
-    decide_turn,
-    lease_view,
-    micro_time,
-    rollout_order,
-    selected_nodes,
-)
+from kaudit.rollout import RolloutTarget, decide_turn, lease_view, micro_time, rollout_order
 from kaudit.status import NodeStatus
 
 TARGET = RolloutTarget(generation=7, enabled=True, config_hash="sha256:new")
@@ -25,22 +18,6 @@ def status(phase: str, *, generation: int = 7, config_hash: str = "sha256:new") 
 
 def test_order_is_sorted_and_the_same_for_every_agent() -> None:
     assert rollout_order(["cp-c", "cp-a", "cp-b", "cp-a"]) == ORDER
-
-
-def test_the_node_selector_picks_nodes_as_a_label_selector_would() -> None:
-    nodes = {
-        "cp-b": {"node-role.kubernetes.io/control-plane": "", "zone": "b"},
-        "worker-1": {"zone": "a"},
-        "cp-a": {"node-role.kubernetes.io/control-plane": "", "zone": "a"},
-        "cp-c": {"node-role.kubernetes.io/control-plane": "yes", "zone": "c"},
-    }
-    # A value "" means "has the label", whatever its value (kubectl's -l key).
-    assert selected_nodes(nodes, {"node-role.kubernetes.io/control-plane": ""}) == ORDER
-    assert selected_nodes(nodes, {"node-role.kubernetes.io/control-plane": "", "zone": "a"}) == [
-        "cp-a"
-    ]
-    assert selected_nodes(nodes, {"zone": "d"}) == []
-    assert selected_nodes(nodes, {}) == ["cp-a", "cp-b", "cp-c", "worker-1"]
 
 
 def test_the_first_node_may_start_at_once() -> None:

@@ -6,7 +6,7 @@ from kaudit.status import (
     NodeStatus,
     Summary,
     Target,
-    entries_of_removed_nodes,
+    entries_not_listed,
     summarize,
     updated_entry,
 )
@@ -200,7 +200,7 @@ def test_audit_off_clears_the_config_and_a_failure_is_counted() -> None:
     assert failed["lastFailedTime"] == LATER
 
 
-def test_entries_of_nodes_that_left_the_cluster_are_found() -> None:
+def test_entries_of_nodes_not_listed_are_found() -> None:
     entries = [{"nodeName": "cp-1"}, {"nodeName": "cp-3"}, {"phase": "Pending"}]
-    assert entries_of_removed_nodes(entries, ["cp-1", "cp-2"]) == ["cp-3"]
-    assert entries_of_removed_nodes(entries, ["cp-1", "cp-3"]) == []
+    assert entries_not_listed(entries, ["cp-1", "cp-2"]) == ["cp-3"]
+    assert entries_not_listed(entries, ["cp-1", "cp-3"]) == []

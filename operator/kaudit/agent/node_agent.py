@@ -72,7 +72,7 @@ from kaudit.rollout import (
     decide_turn,
     failed_for_target,
     node_is_done,
-    selected_nodes,
+    rollout_order,
 )
 from kaudit.status import NodePhase, NodeStatus, agent_field_manager, updated_entry
 from kaudit.yamltext import YamlTextError, load_single_document
@@ -238,7 +238,8 @@ class NodeAgent:
             return Plan(
                 generation=generation, selected=True, spec=spec, desired=None, problem=str(error)
             )
-        order = selected_nodes(self.api.node_labels(), spec.node_selector)
+        # One list answers both: is this node selected, and in what order the nodes go.
+        order = rollout_order(self.api.node_names(spec.node_selector))
         selected = self.settings.node_name in order
         statuses = {
             entry.get("nodeName", ""): entry

@@ -20,13 +20,13 @@ from kaudit.desired import desired_state
 from kaudit.kube.api import KubeApi, KubeError
 from kaudit.manifest import AuditPatch
 from kaudit.policy import PolicyError
-from kaudit.rollout import selected_nodes
+from kaudit.rollout import rollout_order
 from kaudit.status import (
     NodeStatus,
     Summary,
     Target,
     agent_field_manager,
-    entries_of_removed_nodes,
+    entries_not_listed,
     summarize,
 )
 
@@ -51,12 +51,10 @@ class Computed:
     patch: AuditPatch | None  # what the nodes apply; None when off or invalid
 
 
-def compute_summary(
-    api: KubeApi, body: Mapping[str, Any], node_labels: Mapping[str, Mapping[str, str]]
-) -> Computed:
+def compute_summary(api: KubeApi, body: Mapping[str, Any], selected: list[str]) -> Computed:
     """The summary and the status fields the controller writes, for the object as it is now.
 
-    node_labels: every node of the cluster (name: labels), as KubeApi.node_labels gives them.
+    selected: the nodes spec.nodeSelector picks, in rollout order (selected_nodes gives them).
     """
     metadata = body.get("metadata") or {}
     generation = int(metadata.get("generation") or 0)
@@ -79,7 +77,6 @@ def compute_summary(
     except (ConfigError, PolicyError) as error:
         problem = str(error)
     enabled = spec.enabled and not metadata.get("deletionTimestamp")
-    selected = selected_nodes(node_labels, spec.node_selector)
     summary = summarize(
         target=Target(
             generation=generation, enabled=enabled, config_hash=config_hash, policy_problem=problem
@@ -114,10 +111,10 @@ def refresh_status(api: KubeApi) -> Summary | None:
         body = api.get_audit_config()
         if body is None:
             return None
-        node_labels = api.node_labels()
-        if _forget_removed_nodes(api, body, node_labels):
+        selected = selected_nodes(api, body)
+        if _forget_removed_nodes(api, body, selected):
             continue
-        computed = compute_summary(api, body, node_labels)
+        computed = compute_summary(api, body, selected)
         summary, fields = computed.summary, computed.fields
         kubeadm = sync_kubeadm(api, body, computed)
         fields["kubeadmConfig"] = kubeadm.message
@@ -146,15 +143,24 @@ def refresh_status(api: KubeApi) -> Summary | None:
     return None
 
 
-def _forget_removed_nodes(
-    api: KubeApi, body: Mapping[str, Any], node_labels: Mapping[str, Mapping[str, str]]
-) -> bool:
+def selected_nodes(api: KubeApi, body: Mapping[str, Any]) -> list[str]:
+    """The nodes spec.nodeSelector picks, in rollout order (the default spec's when unreadable)."""
+    try:
+        spec = audit_config_spec_from_data(body.get("spec") or {}, source="AuditConfig cluster")
+    except ConfigError:
+        spec = AuditConfigSpec()
+    return rollout_order(api.node_names(spec.node_selector))
+
+
+def _forget_removed_nodes(api: KubeApi, body: Mapping[str, Any], selected: list[str]) -> bool:
     """Drop the entries of nodes deleted from the cluster; True when one was dropped.
 
+    Only an entry of a node the selector did not list is looked up: usually none.
     Applying an empty list as the node's own field manager removes exactly its entry.
     """
     entries = (body.get("status") or {}).get("nodeStatuses") or []
-    removed = entries_of_removed_nodes(entries, node_labels.keys()) if entries else []
+    unlisted = entries_not_listed(entries, selected)
+    removed = [name for name in unlisted if not api.node_exists(name)]
     for name in removed:
         log.info("Node %s left the cluster; removing its status entry", name)
         api.apply_audit_config_status({"nodeStatuses": []}, field_manager=agent_field_manager(name))
@@ -227,13 +233,10 @@ def record_node_transitions(
 
 def nodes_still_enabled(api: KubeApi, body: Mapping[str, Any]) -> list[str]:
     """Selected nodes whose agent has not yet reported audit logging off."""
-    try:
-        spec = audit_config_spec_from_data(body.get("spec") or {}, source="AuditConfig cluster")
-    except ConfigError:
-        spec = AuditConfigSpec()
-    selected = selected_nodes(api.node_labels(), spec.node_selector)
     entries = {e.get("nodeName"): e for e in (body.get("status") or {}).get("nodeStatuses") or []}
-    return [n for n in selected if (entries.get(n) or {}).get("phase") != "Disabled"]
+    return [
+        n for n in selected_nodes(api, body) if (entries.get(n) or {}).get("phase") != "Disabled"
+    ]
 
 
 def _record(

@@ -194,12 +194,20 @@ class KubeApi:
             raise _error(f"listing nodes with {label_selector!r}", error) from None
         return list(_json(response).get("items", []))
 
-    def node_labels(self) -> dict[str, dict[str, str]]:
-        """Every node's name and labels, from one list."""
-        return {
-            item["metadata"]["name"]: dict(item["metadata"].get("labels") or {})
-            for item in self.list_nodes(label_selector="")
-        }
+    def node_exists(self, name: str) -> bool:
+        node = self._get_or_none(
+            f"reading node {name}", lambda: self.core.read_node(name, _preload_content=False)
+        )
+        return node is not None
+
+    def node_names(self, selector: Mapping[str, str]) -> list[str]:
+        """Names of the nodes a label selector (key: value, "" meaning "has the label") picks.
+
+        Selected by the API server: a cluster may have thousands of workers, and every agent
+        pass and controller refresh asks.
+        """
+        text = ",".join(f"{key}={value}" if value else key for key, value in selector.items())
+        return [item["metadata"]["name"] for item in self.list_nodes(label_selector=text)]
 
     def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
         return self._get_or_none(
