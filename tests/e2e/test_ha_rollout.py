@@ -31,6 +31,7 @@ from kubernetes import config as k8s_config
 from kaudit.yamltext import YamlTextError, load_single_document
 from tests.e2e.operator_support import CONFIG, KAUDIT, undeploy, wait_until
 from tests.testbed import K8S_BIN, KAUDIT_TESTBED, REPO_ROOT, BedNode
+from tests.unit.test_host import without_kaudit_annotations
 
 pytestmark = pytest.mark.e2e
 
@@ -470,10 +471,6 @@ def test_enable_changes_one_node_at_a_time_while_the_api_stays_up(clean: Ha) -> 
     )
     # kubeadm's own rewrite is cp-2's manifest from now on.
     ha.originals["cp-2"] = cp2.manifest_path.read_bytes()
-
-
-def without_kaudit_annotations(manifest: str) -> str:
-    return "".join(line for line in manifest.splitlines(keepends=True) if "kaudit.io/" not in line)
 
 
 def kubeadm_audit_settings(ha: Ha) -> tuple[set[str], set[str]]:
