@@ -6,11 +6,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from kaudit.agent.health import (
     HealthExpectation,
     HealthObservation,
     HealthVerdict,
+    container_log_mtime,
     evaluate_health,
+    static_pod_uid,
     tail_of_container_log,
 )
 
@@ -46,6 +50,7 @@ def observe(
     size: int | None = 500,
     mtime: float | None = None,
     api_error: str | None = None,
+    container_log_mtime: float | None = None,
 ) -> HealthObservation:
     return HealthObservation(
         mirror_pod=pod,
@@ -54,7 +59,21 @@ def observe(
         readyz_detail="HTTP 200 ok" if readyz else "not answering (connection refused)",
         log_size=size,
         log_mtime=WRITTEN.timestamp() + 5 if mtime is None else mtime,
+        container_log_mtime=container_log_mtime,
     )
+
+
+def fresh_mirror_pod(config_hash: str) -> dict[str, Any]:
+    """A mirror pod the kubelet has just created: annotations, and no status yet."""
+    return {
+        "metadata": {
+            "annotations": {
+                "kaudit.io/config-hash": config_hash,
+                "kubernetes.io/config.mirror": "b4b733314ed11a4bf1624a79c8dc9eaf",
+            }
+        },
+        "status": {},
+    }
 
 
 def test_new_config_restarted_ready_answering_and_logging_is_healthy() -> None:
@@ -151,3 +170,72 @@ def test_a_failed_gate_names_every_step_that_does_not_hold() -> None:
         "mirror pod has the new config: annotation (none); "
         "/readyz answers ok: not answering (refused)"
     )
+
+
+def test_an_api_server_up_while_the_kubelet_has_not_reported_it_passes() -> None:
+    """CI saw this: after a rollback the kubelet's pod watch lagged ~80 s behind its restarted
+    API server; the new mirror pod had no status while /readyz and the audit log were fine, and
+    the gate used to roll back a healthy API server."""
+    verdict = evaluate_health(
+        observe(fresh_mirror_pod("sha256:new"), container_log_mtime=WRITTEN.timestamp() + 40),
+        EXPECT,
+    )
+    assert verdict.healthy, verdict.failures
+    container = {name: detail for name, _, detail in verdict.steps}[
+        "kube-apiserver container restarted and Ready"
+    ]
+    assert "the kubelet's report lags: no status for the kube-apiserver container yet" in container
+
+
+def test_the_node_shows_no_new_container_when_its_log_is_older_than_the_write() -> None:
+    verdict = evaluate_health(
+        observe(fresh_mirror_pod("sha256:new"), container_log_mtime=WRITTEN.timestamp() - 30),
+        EXPECT,
+    )
+    assert not verdict.healthy
+    assert verdict.failures == (
+        "kube-apiserver container restarted and Ready: "
+        "no status for the kube-apiserver container yet"
+    )
+
+
+def test_a_container_log_without_readyz_ok_is_not_ready() -> None:
+    """A crash-looping server writes its log too; only /readyz says it serves."""
+    verdict = evaluate_health(
+        observe(
+            fresh_mirror_pod("sha256:new"),
+            readyz=False,
+            container_log_mtime=WRITTEN.timestamp() + 40,
+        ),
+        EXPECT,
+    )
+    assert not verdict.healthy
+    assert "kube-apiserver container restarted and Ready: no status" in verdict.failures
+
+
+def test_node_evidence_never_stands_in_for_the_old_config() -> None:
+    verdict = evaluate_health(
+        observe(fresh_mirror_pod("sha256:old"), container_log_mtime=WRITTEN.timestamp() + 40),
+        EXPECT,
+    )
+    assert not verdict.healthy
+    assert not verdict.annotation_moved
+    assert "kube-apiserver container restarted and Ready: no status" in verdict.failures
+
+
+def test_the_container_log_is_found_by_the_mirror_pods_static_pod_uid(tmp_path: Path) -> None:
+    uid = static_pod_uid(fresh_mirror_pod("sha256:new"))
+    assert uid == "b4b733314ed11a4bf1624a79c8dc9eaf"
+    other = tmp_path / "kube-system_kube-apiserver-cp-1_9dd143eb" / "kube-apiserver"
+    other.mkdir(parents=True)
+    (other / "0.log").write_text("older pod\n")
+    assert container_log_mtime(tmp_path, pod_name="kube-apiserver-cp-1", pod_uid=uid) is None
+    folder = tmp_path / f"kube-system_kube-apiserver-cp-1_{uid}" / "kube-apiserver"
+    folder.mkdir(parents=True)
+    log = folder / "0.log"
+    log.write_text("2026-11-27T00:32:08Z stderr F starting\n")
+    assert container_log_mtime(
+        tmp_path, pod_name="kube-apiserver-cp-1", pod_uid=uid
+    ) == pytest.approx(log.stat().st_mtime)
+    assert static_pod_uid({"metadata": {}}) is None
+    assert static_pod_uid(None) is None

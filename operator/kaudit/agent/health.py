@@ -5,13 +5,23 @@ passes only when all of these hold:
 
 1. the mirror pod (kube-system/<static pod name>-<node>) carries the config hash annotation we
    wrote, so the kubelet runs the new manifest and not the old one;
-2. its kube-apiserver container started after the write and is Ready;
+2. its kube-apiserver container started after the write and is Ready: as the kubelet reports
+   it on the mirror pod or, while that report lags, as the node shows it (below);
 3. the node's API server answers /readyz with "ok";
 4. when auditing is on, the audit log file is written to after the write.
 
 A known kubelet bug can leave a static pod running the old manifest after a change
 (kubernetes/kubernetes#109596); the gate notices that the annotation does not move and the
 agent nudges the kubelet by writing the manifest again, instead of waiting forever.
+
+The kubelet of a kubeadm control-plane node reports container status through its own node's API
+server, the one that just restarted. After a long outage (a crash-looping server that was rolled
+back) its pod watch can take a minute or more to resume (client-go's back-off), and the mirror
+pod carries no status at all meanwhile, while the API server is long up. So step 2 also holds
+when the node itself shows it: the new static pod's kube-apiserver container (its log folder is
+named after the mirror pod's `kubernetes.io/config.mirror` UID) has written its log since the
+write, and /readyz, the very endpoint the kubelet's readiness probe asks, answers ok. Without
+this, a healthy API server was rolled back when the kubelet was slow to say so.
 """
 
 from __future__ import annotations
@@ -46,6 +56,8 @@ class HealthObservation:
     readyz_detail: str
     log_size: int | None
     log_mtime: float | None
+    # When the mirror pod's static pod last wrote its kube-apiserver container log on this node.
+    container_log_mtime: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,35 +107,62 @@ def evaluate_health(observation: HealthObservation, expected: HealthExpectation)
                 f"want {expected.config_hash or '(none)'}",
             )
         )
-        steps.append(_container_step(pod, expected.written_at))
+        annotation_ok = found == expected.config_hash
+        steps.append(_container_step(pod, observation, expected.written_at, annotation_ok))
     steps.append(("/readyz answers ok", observation.readyz_ok, observation.readyz_detail))
     if expected.check_log:
         steps.append(_log_step(observation, expected))
     return HealthVerdict(healthy=all(ok for _, ok, _ in steps), steps=tuple(steps))
 
 
-def _container_step(pod: Mapping[str, Any], written_at: datetime) -> tuple[str, bool, str]:
+def _container_step(
+    pod: Mapping[str, Any],
+    observation: HealthObservation,
+    written_at: datetime,
+    annotation_ok: bool,
+) -> tuple[str, bool, str]:
     name = "kube-apiserver container restarted and Ready"
+    ok, detail = _reported_container(pod, written_at)
+    if ok:
+        return name, True, detail
+    log_mtime = observation.container_log_mtime
+    if (
+        annotation_ok
+        and observation.readyz_ok
+        and log_mtime is not None
+        and log_mtime + _CLOCK_SLACK.total_seconds() >= written_at.timestamp()
+    ):
+        return (
+            name,
+            True,
+            "its container log on this node is written since the write and /readyz answers ok"
+            f" (the kubelet's report lags: {detail})",
+        )
+    return name, False, detail
+
+
+def _reported_container(pod: Mapping[str, Any], written_at: datetime) -> tuple[bool, str]:
+    """What the kubelet reports on the mirror pod about the kube-apiserver container."""
     statuses = (pod.get("status") or {}).get("containerStatuses") or []
     container = next(
         (c for c in statuses if c.get("name") == "kube-apiserver"),
         statuses[0] if len(statuses) == 1 else None,
     )
     if container is None:
-        return name, False, "no status for the kube-apiserver container yet"
+        return False, "no status for the kube-apiserver container yet"
     running = (container.get("state") or {}).get("running") or {}
     started = running.get("startedAt")
     if not started:
         waiting = (container.get("state") or {}).get("waiting") or {}
         terminated = (container.get("state") or {}).get("terminated") or {}
         why = waiting.get("reason") or terminated.get("reason") or "not running"
-        return name, False, f"container not running ({why})"
+        return False, f"container not running ({why})"
     started_at = parse_time(started)
     if started_at + _CLOCK_SLACK < written_at:
-        return name, False, f"container started at {started}, before the write"
+        return False, f"container started at {started}, before the write"
     if not container.get("ready"):
-        return name, False, f"container started at {started} but is not Ready"
-    return name, True, f"started at {started}, Ready"
+        return False, f"container started at {started} but is not Ready"
+    return True, f"started at {started}, Ready"
 
 
 def _log_step(observation: HealthObservation, expected: HealthExpectation) -> tuple[str, bool, str]:
@@ -170,6 +209,26 @@ def log_facts(path: Path) -> tuple[int | None, float | None]:
     except OSError:
         return None, None
     return info.st_size, info.st_mtime
+
+
+# The kubelet names a static pod's mirror after the static pod's own UID, which also names the
+# pod's log folder on the node.
+MIRROR_POD_ANNOTATION = "kubernetes.io/config.mirror"
+
+
+def static_pod_uid(mirror_pod: Mapping[str, Any] | None) -> str | None:
+    annotations = ((mirror_pod or {}).get("metadata") or {}).get("annotations") or {}
+    uid = annotations.get(MIRROR_POD_ANNOTATION)
+    return uid if isinstance(uid, str) and uid else None
+
+
+def container_log_mtime(pod_log_root: Path, *, pod_name: str, pod_uid: str) -> float | None:
+    """When that static pod's kube-apiserver container last wrote its log on this node."""
+    folder = pod_log_root / f"kube-system_{pod_name}_{pod_uid}" / "kube-apiserver"
+    try:
+        return max((log.stat().st_mtime for log in folder.glob("*.log")), default=None)
+    except OSError:
+        return None
 
 
 def tail_of_container_log(pod_log_root: Path, *, pod_name: str, lines: int = 12) -> str:

@@ -30,9 +30,11 @@ from kaudit.agent.health import (
     HealthExpectation,
     HealthObservation,
     HealthVerdict,
+    container_log_mtime,
     evaluate_health,
     log_facts,
     probe_readyz,
+    static_pod_uid,
     tail_of_container_log,
 )
 from kaudit.config import (
@@ -719,8 +721,19 @@ class NodeAgent:
             readyz_detail=readyz_detail,
             log_size=size,
             log_mtime=mtime,
+            container_log_mtime=self._container_log_mtime(layout, pod),
         )
         return evaluate_health(observation, expected)
+
+    def _container_log_mtime(
+        self, layout: HostLayout, pod: Mapping[str, Any] | None
+    ) -> float | None:
+        uid = static_pod_uid(pod)
+        if uid is None:
+            return None
+        return container_log_mtime(
+            self._pod_log_root(), pod_name=self._mirror_pod_name(layout), pod_uid=uid
+        )
 
     def _nudge_kubelet(self, layout: HostLayout) -> None:
         """Write the manifest again (new inode): kubernetes/kubernetes#109596 workaround."""
