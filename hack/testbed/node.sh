@@ -554,12 +554,27 @@ cmd_up() {
   print_env
 }
 
+# The agents' and API servers' own logs live in the node's /var/log/pods, which down removes
+# with the node; a failed CI run is read afterwards from what stays in $LOG_DIR (the last bed's
+# copy only: each down replaces it).
+keep_pod_logs() {
+  local pods="$NODE_ROOT/var/log/pods" kept="$LOG_DIR/$NODE-pods" dir
+  [[ -d $pods ]] || return 0
+  rm -rf "$kept"
+  mkdir -p "$kept"
+  for dir in "$pods"/kaudit-system_* "$pods"/kube-system_kube-apiserver-* "$pods"/kube-system_etcd-*; do
+    [[ -d $dir ]] && cp -r "$dir" "$kept/"
+  done
+  log "$NODE: pod logs of kaudit, kube-apiserver and etcd kept in $kept"
+}
+
 cmd_down() {
   need_root
   take_lock
   if mountpoint -q "$MNT_NS" 2>/dev/null; then
     stop_pid "$RUN/kubelet-supervise.pid" "$NODE-kubelet-supervise"
     stop_pid "$RUN/kubelet.pid" "$NODE-kubelet"
+    keep_pod_logs
     if pid_alive "$RUN/containerd.pid" && [[ -e /run/netns/$NETNS ]]; then
       log "$NODE: kubeadm reset"
       on_node env PATH="$K8S_BIN:$PATH" "$K8S_BIN/kubeadm" reset -f --cri-socket "$CRI_SOCKET" \
