@@ -32,8 +32,15 @@ SEED_FLAGS = {
 
 
 def wait_until(
-    what: str, check: Callable[[], Any], timeout: float = STEP_TIMEOUT, poll: float = 2.0
+    what: str,
+    check: Callable[[], Any],
+    timeout: float = STEP_TIMEOUT,
+    poll: float = 2.0,
+    *,
+    describe: Callable[[], str] | None = None,
 ) -> Any:
+    """Poll `check` until it returns something true; on timeout fail with the last result and,
+    when given, `describe()`: what a user would look at next (the AuditConfig's status)."""
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
@@ -45,7 +52,13 @@ def wait_until(
             if last:
                 return last
         time.sleep(poll)
-    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}")
+    message = f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}"
+    if describe is not None:
+        try:
+            message += "\n" + describe()
+        except (AssertionError, subprocess.SubprocessError, ValueError) as error:
+            message += f"\n(could not describe the state: {error})"
+    pytest.fail(message)
 
 
 def undeploy(cluster: Cluster) -> None:

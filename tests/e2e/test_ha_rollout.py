@@ -111,15 +111,43 @@ class Ha:
             )
             return result.returncode == 0
 
-        wait_until("AuditConfig Ready on every node", ready, timeout=timeout)
+        wait_until(
+            "AuditConfig Ready on every node", ready, timeout=timeout, describe=self.describe
+        )
         return time.monotonic() - started
+
+    def describe(self) -> str:
+        """The AuditConfig's status as `kubectl describe` would show it, for a failed wait."""
+        body = self.config()
+        if body is None:
+            return "AuditConfig cluster: not found"
+        status = body.get("status") or {}
+        lines = [f"AuditConfig cluster, generation {body['metadata'].get('generation')}:"]
+        for condition in status.get("conditions") or []:
+            lines.append(
+                f"  condition {condition['type']}={condition['status']} "
+                f"({condition.get('reason', '')}): {condition.get('message', '')}"
+            )
+        for name, entry in sorted(self.entries().items()):
+            lines.append(
+                f"  {name}: {entry.get('phase')} (generation {entry.get('observedGeneration')}): "
+                f"{entry.get('message', '')}"
+            )
+            if entry.get("lastFailedReason"):
+                lines.append(f"    lastFailedReason: {entry['lastFailedReason']}")
+        return "\n".join(lines)
 
     def delete_and_wait(self) -> None:
         """Delete the AuditConfig; its finalizer holds it until every node has audit off."""
         self.kubectl_until_accepted(
             "delete", "auditconfig", "cluster", "--ignore-not-found", "--wait=false"
         )
-        wait_until("the AuditConfig to be gone", lambda: self.config() is None, ROLLOUT_TIMEOUT)
+        wait_until(
+            "the AuditConfig to be gone",
+            lambda: self.config() is None,
+            ROLLOUT_TIMEOUT,
+            describe=self.describe,
+        )
 
     def mirror_pod(self, node: BedNode) -> dict[str, Any]:
         pod: dict[str, Any] = self.any.kubectl_json(
@@ -514,6 +542,7 @@ def test_a_node_that_fails_its_gate_is_rolled_back_and_the_rollout_stops(clean: 
             "cp-1 RolledBack",
             lambda: ha.entries().get("cp-1", {}).get("phase") == "RolledBack",
             timeout=600,
+            describe=ha.describe,
         )
         entry = ha.entries()["cp-1"]
         # The reason carries the API server's own last words, from the node's pod log folder.
@@ -674,6 +703,7 @@ def wait_for_phase(ha: Ha, node: str, phase: str) -> None:
         lambda: ha.entries().get(node, {}).get("phase") == phase,
         timeout=ROLLOUT_TIMEOUT,
         poll=0.5,
+        describe=ha.describe,
     )
 
 
@@ -714,7 +744,12 @@ def test_removing_a_node_mid_rollout_lets_the_others_finish(clean: Ha) -> None:
     assert body is not None
     assert body["status"]["rolloutOrder"] == ["cp-1", "cp-2"]
     assert body["status"]["nodesReady"] == "2/2"
-    wait_until("cp-3's entry to be dropped", lambda: "cp-3" not in ha.entries(), timeout=60)
+    wait_until(
+        "cp-3's entry to be dropped",
+        lambda: "cp-3" not in ha.entries(),
+        timeout=60,
+        describe=ha.describe,
+    )
     for node in ha.nodes:
         assert ha.entries()[node.name]["phase"] == "Applied"
         assert running_audit_flags(node)
