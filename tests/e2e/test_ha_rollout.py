@@ -149,6 +149,14 @@ class Ha:
             describe=self.describe,
         )
 
+    def reported_running(self, node: BedNode) -> dict[str, Any] | None:
+        """The node's mirror pod once its kubelet reports the container running, else None."""
+        pod = self.mirror_pod(node)
+        for status in (pod.get("status") or {}).get("containerStatuses") or []:
+            if (status.get("state") or {}).get("running", {}).get("startedAt"):
+                return pod
+        return None
+
     def mirror_pod(self, node: BedNode) -> dict[str, Any]:
         pod: dict[str, Any] = self.any.kubectl_json(
             "get", "pod", "-n", "kube-system", f"kube-apiserver-{node.name}"
@@ -395,8 +403,13 @@ def test_enable_changes_one_node_at_a_time_while_the_api_stays_up(clean: Ha) -> 
         written = parse_time(entry["lastWriteTime"]).timestamp()
         verified = parse_time(entry["lastVerifiedTime"]).timestamp()
         spans.append((written, verified, node.name))
-        # The restart the kubelet made happened inside the node's span.
-        pod = ha.mirror_pod(node)
+        # The restart the kubelet made happened inside the node's span. The kubelet's report of
+        # it may come after the gate passed on the node's own evidence (health.py), so wait.
+        pod = wait_until(
+            f"{node.name}'s kubelet to report its kube-apiserver container running",
+            lambda n=node: ha.reported_running(n),
+            timeout=180,
+        )
         status = pod["status"]["containerStatuses"][0]
         started_at = parse_time(status["state"]["running"]["startedAt"]).timestamp()
         assert written - 1 <= started_at <= verified, (node.name, written, started_at, verified)
@@ -558,7 +571,10 @@ def test_a_node_that_fails_its_gate_is_rolled_back_and_the_rollout_stops(clean: 
         )
         wait_until(
             "cp-1's mirror pod Ready again",
-            lambda: ha.mirror_pod(cp1)["status"]["containerStatuses"][0]["ready"],
+            lambda: (
+                (pod := ha.reported_running(cp1)) is not None
+                and any(status.get("ready") for status in pod["status"]["containerStatuses"])
+            ),
             timeout=180,
         )
         for name in ("cp-2", "cp-3"):

@@ -239,3 +239,22 @@ def test_the_container_log_is_found_by_the_mirror_pods_static_pod_uid(tmp_path: 
     ) == pytest.approx(log.stat().st_mtime)
     assert static_pod_uid({"metadata": {}}) is None
     assert static_pod_uid(None) is None
+
+
+def test_the_kubelets_current_report_holds_over_the_node() -> None:
+    """The kubelet has seen the new container and says it is not Ready yet: wait for it."""
+    pod = mirror_pod(config_hash="sha256:new", started="2026-11-26T12:00:36Z", ready=False)
+    verdict = evaluate_health(observe(pod, container_log_mtime=WRITTEN.timestamp() + 40), EXPECT)
+    assert not verdict.healthy
+    assert verdict.failures == (
+        "kube-apiserver container restarted and Ready: "
+        "container started at 2026-11-26T12:00:36Z but is not Ready"
+    )
+
+
+def test_a_stale_report_of_the_container_before_the_write_gives_way_to_the_node() -> None:
+    """Rolled back to the manifest that ran before: the mirror pod still shows the container
+    that the first write stopped, until the kubelet's watch resumes."""
+    pod = mirror_pod(config_hash="sha256:new", started="2026-11-26T11:55:00Z", ready=True)
+    verdict = evaluate_health(observe(pod, container_log_mtime=WRITTEN.timestamp() + 12), EXPECT)
+    assert verdict.healthy, verdict.failures

@@ -17,11 +17,14 @@ agent nudges the kubelet by writing the manifest again, instead of waiting forev
 The kubelet of a kubeadm control-plane node reports container status through its own node's API
 server, the one that just restarted. After a long outage (a crash-looping server that was rolled
 back) its pod watch can take a minute or more to resume (client-go's back-off), and the mirror
-pod carries no status at all meanwhile, while the API server is long up. So step 2 also holds
-when the node itself shows it: the new static pod's kube-apiserver container (its log folder is
-named after the mirror pod's `kubernetes.io/config.mirror` UID) has written its log since the
-write, and /readyz, the very endpoint the kubelet's readiness probe asks, answers ok. Without
-this, a healthy API server was rolled back when the kubelet was slow to say so.
+pod carries no status at all meanwhile (or, when the manifest is the one that ran before, the
+old container's), while the API server is long up. So while the kubelet has reported nothing
+about a container started after the write, step 2 also holds when the node itself shows it: the
+new static pod's kube-apiserver container (its log folder is named after the mirror pod's
+`kubernetes.io/config.mirror` UID) has written its log since the write, and /readyz, the very
+endpoint the kubelet's readiness probe asks, answers ok. Once the kubelet reports the new
+container, its word holds (started but not yet Ready is not Ready). Without this, a healthy API
+server was rolled back when the kubelet was slow to say so.
 """
 
 from __future__ import annotations
@@ -122,9 +125,10 @@ def _container_step(
     annotation_ok: bool,
 ) -> tuple[str, bool, str]:
     name = "kube-apiserver container restarted and Ready"
-    ok, detail = _reported_container(pod, written_at)
-    if ok:
-        return name, True, detail
+    ok, current, detail = _reported_container(pod, written_at)
+    if ok or current:
+        # Once the kubelet reports the container that started after the write, its word holds.
+        return name, ok, detail
     log_mtime = observation.container_log_mtime
     if (
         annotation_ok
@@ -141,28 +145,30 @@ def _container_step(
     return name, False, detail
 
 
-def _reported_container(pod: Mapping[str, Any], written_at: datetime) -> tuple[bool, str]:
-    """What the kubelet reports on the mirror pod about the kube-apiserver container."""
+def _reported_container(pod: Mapping[str, Any], written_at: datetime) -> tuple[bool, bool, str]:
+    """What the kubelet reports on the mirror pod about the kube-apiserver container: whether
+    it is the new one and Ready, whether the report is current (about a container at all, and
+    not one that started before the write), and what it says."""
     statuses = (pod.get("status") or {}).get("containerStatuses") or []
     container = next(
         (c for c in statuses if c.get("name") == "kube-apiserver"),
         statuses[0] if len(statuses) == 1 else None,
     )
     if container is None:
-        return False, "no status for the kube-apiserver container yet"
+        return False, False, "no status for the kube-apiserver container yet"
     running = (container.get("state") or {}).get("running") or {}
     started = running.get("startedAt")
     if not started:
         waiting = (container.get("state") or {}).get("waiting") or {}
         terminated = (container.get("state") or {}).get("terminated") or {}
         why = waiting.get("reason") or terminated.get("reason") or "not running"
-        return False, f"container not running ({why})"
+        return False, True, f"container not running ({why})"
     started_at = parse_time(started)
     if started_at + _CLOCK_SLACK < written_at:
-        return False, f"container started at {started}, before the write"
+        return False, False, f"container started at {started}, before the write"
     if not container.get("ready"):
-        return False, f"container started at {started} but is not Ready"
-    return True, f"started at {started}, Ready"
+        return False, True, f"container started at {started} but is not Ready"
+    return True, True, f"started at {started}, Ready"
 
 
 def _log_step(observation: HealthObservation, expected: HealthExpectation) -> tuple[str, bool, str]:
