@@ -17,6 +17,7 @@ from kaudit.agent.health import (
     static_pod_uid,
     tail_of_container_log,
 )
+from kaudit.agent.node_agent import ReadyzStreak
 
 WRITTEN = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
 EXPECT = HealthExpectation(
@@ -51,6 +52,7 @@ def observe(
     mtime: float | None = None,
     api_error: str | None = None,
     container_log_mtime: float | None = None,
+    readyz_ok_seconds: float = 0.0,
 ) -> HealthObservation:
     return HealthObservation(
         mirror_pod=pod,
@@ -60,6 +62,7 @@ def observe(
         log_size=size,
         log_mtime=WRITTEN.timestamp() + 5 if mtime is None else mtime,
         container_log_mtime=container_log_mtime,
+        readyz_ok_seconds=readyz_ok_seconds,
     )
 
 
@@ -177,19 +180,30 @@ def test_an_api_server_up_while_the_kubelet_has_not_reported_it_passes() -> None
     API server; the new mirror pod had no status while /readyz and the audit log were fine, and
     the gate used to roll back a healthy API server."""
     verdict = evaluate_health(
-        observe(fresh_mirror_pod("sha256:new"), container_log_mtime=WRITTEN.timestamp() + 40),
+        observe(
+            fresh_mirror_pod("sha256:new"),
+            container_log_mtime=WRITTEN.timestamp() + 40,
+            readyz_ok_seconds=31,
+        ),
         EXPECT,
     )
     assert verdict.healthy, verdict.failures
     container = {name: detail for name, _, detail in verdict.steps}[
         "kube-apiserver container restarted and Ready"
     ]
-    assert "the kubelet's report lags: no status for the kube-apiserver container yet" in container
+    assert container == (
+        "its container log on this node is written since the write and /readyz has answered ok"
+        " for 31 s; the kubelet's report lags: no status for the kube-apiserver container yet"
+    )
 
 
 def test_the_node_shows_no_new_container_when_its_log_is_older_than_the_write() -> None:
     verdict = evaluate_health(
-        observe(fresh_mirror_pod("sha256:new"), container_log_mtime=WRITTEN.timestamp() - 30),
+        observe(
+            fresh_mirror_pod("sha256:new"),
+            container_log_mtime=WRITTEN.timestamp() - 30,
+            readyz_ok_seconds=31,
+        ),
         EXPECT,
     )
     assert not verdict.healthy
@@ -206,6 +220,7 @@ def test_a_container_log_without_readyz_ok_is_not_ready() -> None:
             fresh_mirror_pod("sha256:new"),
             readyz=False,
             container_log_mtime=WRITTEN.timestamp() + 40,
+            readyz_ok_seconds=31,
         ),
         EXPECT,
     )
@@ -215,7 +230,11 @@ def test_a_container_log_without_readyz_ok_is_not_ready() -> None:
 
 def test_node_evidence_never_stands_in_for_the_old_config() -> None:
     verdict = evaluate_health(
-        observe(fresh_mirror_pod("sha256:old"), container_log_mtime=WRITTEN.timestamp() + 40),
+        observe(
+            fresh_mirror_pod("sha256:old"),
+            container_log_mtime=WRITTEN.timestamp() + 40,
+            readyz_ok_seconds=31,
+        ),
         EXPECT,
     )
     assert not verdict.healthy
@@ -244,7 +263,9 @@ def test_the_container_log_is_found_by_the_mirror_pods_static_pod_uid(tmp_path: 
 def test_the_kubelets_current_report_holds_over_the_node() -> None:
     """The kubelet has seen the new container and says it is not Ready yet: wait for it."""
     pod = mirror_pod(config_hash="sha256:new", started="2026-11-26T12:00:36Z", ready=False)
-    verdict = evaluate_health(observe(pod, container_log_mtime=WRITTEN.timestamp() + 40), EXPECT)
+    verdict = evaluate_health(
+        observe(pod, container_log_mtime=WRITTEN.timestamp() + 40, readyz_ok_seconds=31), EXPECT
+    )
     assert not verdict.healthy
     assert verdict.failures == (
         "kube-apiserver container restarted and Ready: "
@@ -256,5 +277,36 @@ def test_a_stale_report_of_the_container_before_the_write_gives_way_to_the_node(
     """Rolled back to the manifest that ran before: the mirror pod still shows the container
     that the first write stopped, until the kubelet's watch resumes."""
     pod = mirror_pod(config_hash="sha256:new", started="2026-11-26T11:55:00Z", ready=True)
-    verdict = evaluate_health(observe(pod, container_log_mtime=WRITTEN.timestamp() + 12), EXPECT)
+    verdict = evaluate_health(
+        observe(pod, container_log_mtime=WRITTEN.timestamp() + 12, readyz_ok_seconds=31), EXPECT
+    )
     assert verdict.healthy, verdict.failures
+
+
+def test_the_kubelet_gets_its_time_to_report_before_the_node_is_believed() -> None:
+    """Normally the kubelet reports the new container Ready 10-30 s after /readyz answers ok:
+    the gate waits for that, as a user reading `kubectl get pod` would."""
+    pod = fresh_mirror_pod("sha256:new")
+    log_written = WRITTEN.timestamp() + 40
+    within = evaluate_health(
+        observe(pod, container_log_mtime=log_written, readyz_ok_seconds=29), EXPECT
+    )
+    assert not within.healthy
+    assert within.failures == (
+        "kube-apiserver container restarted and Ready: "
+        "no status for the kube-apiserver container yet"
+    )
+    after = evaluate_health(
+        observe(pod, container_log_mtime=log_written, readyz_ok_seconds=30), EXPECT
+    )
+    assert after.healthy
+
+
+def test_the_readyz_streak_restarts_when_readyz_fails() -> None:
+    clock = iter([100.0, 112.5, 130.0, 131.0, 140.0])
+    streak = ReadyzStreak(clock=lambda: next(clock))
+    assert streak.seen(True) == 0.0
+    assert streak.seen(True) == 12.5
+    assert streak.seen(False) == 0.0
+    assert streak.seen(True) == 0.0
+    assert streak.seen(True) == 9.0

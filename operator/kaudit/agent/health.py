@@ -18,13 +18,15 @@ The kubelet of a kubeadm control-plane node reports container status through its
 server, the one that just restarted. After a long outage (a crash-looping server that was rolled
 back) its pod watch can take a minute or more to resume (client-go's back-off), and the mirror
 pod carries no status at all meanwhile (or, when the manifest is the one that ran before, the
-old container's), while the API server is long up. So while the kubelet has reported nothing
-about a container started after the write, step 2 also holds when the node itself shows it: the
-new static pod's kube-apiserver container (its log folder is named after the mirror pod's
-`kubernetes.io/config.mirror` UID) has written its log since the write, and /readyz, the very
-endpoint the kubelet's readiness probe asks, answers ok. Once the kubelet reports the new
-container, its word holds (started but not yet Ready is not Ready). Without this, a healthy API
-server was rolled back when the kubelet was slow to say so.
+old container's), while the API server is long up. Normally the kubelet reports the new
+container Ready 10-30 s after /readyz first answers ok (its startup probe, then the status sync),
+and the gate waits for that. When /readyz has answered ok for KUBELET_REPORT_GRACE_SECONDS and
+the kubelet has still reported nothing about a container started after the write, step 2 holds
+on what the node itself shows: the new static pod's kube-apiserver container (its log folder is
+named after the mirror pod's `kubernetes.io/config.mirror` UID) has written its log since the
+write, and /readyz, the very endpoint the kubelet's readiness probe asks, answers ok. Once the
+kubelet reports the new container, its word holds (started but not yet Ready is not Ready).
+Without this, a healthy API server was rolled back when the kubelet was slow to say so.
 """
 
 from __future__ import annotations
@@ -61,6 +63,8 @@ class HealthObservation:
     log_mtime: float | None
     # When the mirror pod's static pod last wrote its kube-apiserver container log on this node.
     container_log_mtime: float | None = None
+    # How long /readyz has answered ok in a row, as far as the gate has watched.
+    readyz_ok_seconds: float = 0.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,6 +93,10 @@ class HealthVerdict:
 # Container start times have a one-second resolution in the API; a start in the same second
 # as the write still counts as after it.
 _CLOCK_SLACK = timedelta(seconds=1)
+
+# How long the kubelet may take to report a container that /readyz already shows up, before the
+# gate goes by the node's own evidence (see above).
+KUBELET_REPORT_GRACE_SECONDS = 30.0
 
 
 def evaluate_health(observation: HealthObservation, expected: HealthExpectation) -> HealthVerdict:
@@ -133,14 +141,16 @@ def _container_step(
     if (
         annotation_ok
         and observation.readyz_ok
+        and observation.readyz_ok_seconds >= KUBELET_REPORT_GRACE_SECONDS
         and log_mtime is not None
         and log_mtime + _CLOCK_SLACK.total_seconds() >= written_at.timestamp()
     ):
         return (
             name,
             True,
-            "its container log on this node is written since the write and /readyz answers ok"
-            f" (the kubelet's report lags: {detail})",
+            "its container log on this node is written since the write and /readyz has"
+            f" answered ok for {observation.readyz_ok_seconds:.0f} s; the kubelet's report lags:"
+            f" {detail}",
         )
     return name, False, detail
 

@@ -143,6 +143,23 @@ class Plan:
         )
 
 
+class ReadyzStreak:
+    """How long /readyz has answered ok in a row during one gate (monotonic clock)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._since: float | None = None
+
+    def seen(self, ok: bool) -> float:
+        now = self._clock()
+        if not ok:
+            self._since = None
+            return 0.0
+        if self._since is None:
+            self._since = now
+        return now - self._since
+
+
 class NodeAgent:
     def __init__(
         self,
@@ -665,7 +682,8 @@ class NodeAgent:
         nudged = False
         started = time.monotonic()
         passed: set[str] = set()
-        verdict = self._observe_health(layout, expected)
+        readyz = ReadyzStreak()
+        verdict = self._observe_health(layout, expected, readyz)
         self._log_gate_progress(verdict, passed, started)
         while not verdict.healthy and time.monotonic() < deadline:
             if (
@@ -680,7 +698,7 @@ class NodeAgent:
                     lease.renew()
             self._flush_report()
             self.sleep(self.settings.gate_poll_seconds)
-            verdict = self._observe_health(layout, expected)
+            verdict = self._observe_health(layout, expected, readyz)
             self._log_gate_progress(verdict, passed, started)
         self.last_gate_seconds = time.monotonic() - started
         log.info(
@@ -703,7 +721,12 @@ class NodeAgent:
                     detail,
                 )
 
-    def _observe_health(self, layout: HostLayout, expected: HealthExpectation) -> HealthVerdict:
+    def _observe_health(
+        self,
+        layout: HostLayout,
+        expected: HealthExpectation,
+        readyz: ReadyzStreak | None = None,
+    ) -> HealthVerdict:
         pod: Mapping[str, Any] | None = None
         api_error = None
         try:
@@ -722,6 +745,7 @@ class NodeAgent:
             log_size=size,
             log_mtime=mtime,
             container_log_mtime=self._container_log_mtime(layout, pod),
+            readyz_ok_seconds=readyz.seen(readyz_ok) if readyz is not None else 0.0,
         )
         return evaluate_health(observation, expected)
 
