@@ -729,14 +729,16 @@ class NodeAgent:
     ) -> HealthVerdict:
         pod: Mapping[str, Any] | None = None
         api_error = None
+        pod_name = self._mirror_pod_name(layout)
         try:
-            pod = self.api.get_pod("kube-system", self._mirror_pod_name(layout))
+            pod = self.api.get_pod("kube-system", pod_name)
         except KubeError as error:
             api_error = f"API not answering: {error}"
         readyz_ok, readyz_detail = probe_readyz(
             self._readyz_url(layout), ca_file=self.settings.ca_file
         )
         size, mtime = log_facts(layout.log_file)
+        uid = static_pod_uid(pod)
         observation = HealthObservation(
             mirror_pod=pod,
             api_error=api_error,
@@ -744,20 +746,14 @@ class NodeAgent:
             readyz_detail=readyz_detail,
             log_size=size,
             log_mtime=mtime,
-            container_log_mtime=self._container_log_mtime(layout, pod),
+            container_log_mtime=(
+                container_log_mtime(self._pod_log_root(), pod_name=pod_name, pod_uid=uid)
+                if uid is not None
+                else None
+            ),
             readyz_ok_seconds=readyz.seen(readyz_ok) if readyz is not None else 0.0,
         )
         return evaluate_health(observation, expected)
-
-    def _container_log_mtime(
-        self, layout: HostLayout, pod: Mapping[str, Any] | None
-    ) -> float | None:
-        uid = static_pod_uid(pod)
-        if uid is None:
-            return None
-        return container_log_mtime(
-            self._pod_log_root(), pod_name=self._mirror_pod_name(layout), pod_uid=uid
-        )
 
     def _nudge_kubelet(self, layout: HostLayout) -> None:
         """Write the manifest again (new inode): kubernetes/kubernetes#109596 workaround."""
