@@ -110,15 +110,15 @@ def evaluate_health(observation: HealthObservation, expected: HealthExpectation)
     else:
         annotations = (pod.get("metadata") or {}).get("annotations") or {}
         found = annotations.get(ANNOTATION_CONFIG_HASH)
+        annotation_ok = found == expected.config_hash
         steps.append(
             (
                 "mirror pod has the new config",
-                found == expected.config_hash,
+                annotation_ok,
                 f"annotation {ANNOTATION_CONFIG_HASH}={found or '(none)'}, "
                 f"want {expected.config_hash or '(none)'}",
             )
         )
-        annotation_ok = found == expected.config_hash
         steps.append(_container_step(pod, observation, expected.written_at, annotation_ok))
     steps.append(("/readyz answers ok", observation.readyz_ok, observation.readyz_detail))
     if expected.check_log:
