@@ -75,8 +75,7 @@ class Ha:
         raise AssertionError(f"kubectl get auditconfig cluster: {result.stderr.strip()}")
 
     def entries(self) -> dict[str, dict[str, Any]]:
-        body = self.config() or {}
-        return {e["nodeName"]: e for e in (body.get("status") or {}).get("nodeStatuses") or []}
+        return entries_of(self.config() or {})
 
     def condition(self, kind: str) -> dict[str, Any]:
         body = self.config() or {}
@@ -128,7 +127,7 @@ class Ha:
                 f"  condition {condition['type']}={condition['status']} "
                 f"({condition.get('reason', '')}): {condition.get('message', '')}"
             )
-        for name, entry in sorted(self.entries().items()):
+        for name, entry in sorted(entries_of(body).items()):
             lines.append(
                 f"  {name}: {entry.get('phase')} (generation {entry.get('observedGeneration')}): "
                 f"{entry.get('message', '')}"
@@ -162,6 +161,11 @@ class Ha:
             "get", "pod", "-n", "kube-system", f"kube-apiserver-{node.name}"
         )
         return pod
+
+
+def entries_of(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """An AuditConfig's node entries by node name."""
+    return {e["nodeName"]: e for e in (body.get("status") or {}).get("nodeStatuses") or []}
 
 
 def running_audit_flags(node: BedNode) -> set[str]:
