@@ -66,6 +66,25 @@ def observe(
     )
 
 
+def kubelet_silent(
+    *,
+    config_hash: str = "sha256:new",
+    log_since_write: float = 40,
+    readyz: bool = True,
+    readyz_ok_seconds: float = 31,
+) -> HealthVerdict:
+    """The gate's verdict while the kubelet has reported nothing about the new mirror pod."""
+    return evaluate_health(
+        observe(
+            fresh_mirror_pod(config_hash),
+            readyz=readyz,
+            container_log_mtime=WRITTEN.timestamp() + log_since_write,
+            readyz_ok_seconds=readyz_ok_seconds,
+        ),
+        EXPECT,
+    )
+
+
 def fresh_mirror_pod(config_hash: str) -> dict[str, Any]:
     """A mirror pod the kubelet has just created: annotations, and no status yet."""
     return {
@@ -179,14 +198,7 @@ def test_an_api_server_up_while_the_kubelet_has_not_reported_it_passes() -> None
     """CI saw this: after a rollback the kubelet's pod watch lagged ~80 s behind its restarted
     API server; the new mirror pod had no status while /readyz and the audit log were fine, and
     the gate used to roll back a healthy API server."""
-    verdict = evaluate_health(
-        observe(
-            fresh_mirror_pod("sha256:new"),
-            container_log_mtime=WRITTEN.timestamp() + 40,
-            readyz_ok_seconds=31,
-        ),
-        EXPECT,
-    )
+    verdict = kubelet_silent()
     assert verdict.healthy, verdict.failures
     container = {name: detail for name, _, detail in verdict.steps}[
         "kube-apiserver container restarted and Ready"
@@ -198,14 +210,7 @@ def test_an_api_server_up_while_the_kubelet_has_not_reported_it_passes() -> None
 
 
 def test_the_node_shows_no_new_container_when_its_log_is_older_than_the_write() -> None:
-    verdict = evaluate_health(
-        observe(
-            fresh_mirror_pod("sha256:new"),
-            container_log_mtime=WRITTEN.timestamp() - 30,
-            readyz_ok_seconds=31,
-        ),
-        EXPECT,
-    )
+    verdict = kubelet_silent(log_since_write=-30)
     assert not verdict.healthy
     assert verdict.failures == (
         "kube-apiserver container restarted and Ready: "
@@ -215,28 +220,13 @@ def test_the_node_shows_no_new_container_when_its_log_is_older_than_the_write() 
 
 def test_a_container_log_without_readyz_ok_is_not_ready() -> None:
     """A crash-looping server writes its log too; only /readyz says it serves."""
-    verdict = evaluate_health(
-        observe(
-            fresh_mirror_pod("sha256:new"),
-            readyz=False,
-            container_log_mtime=WRITTEN.timestamp() + 40,
-            readyz_ok_seconds=31,
-        ),
-        EXPECT,
-    )
+    verdict = kubelet_silent(readyz=False)
     assert not verdict.healthy
     assert "kube-apiserver container restarted and Ready: no status" in verdict.failures
 
 
 def test_node_evidence_never_stands_in_for_the_old_config() -> None:
-    verdict = evaluate_health(
-        observe(
-            fresh_mirror_pod("sha256:old"),
-            container_log_mtime=WRITTEN.timestamp() + 40,
-            readyz_ok_seconds=31,
-        ),
-        EXPECT,
-    )
+    verdict = kubelet_silent(config_hash="sha256:old")
     assert not verdict.healthy
     assert not verdict.annotation_moved
     assert "kube-apiserver container restarted and Ready: no status" in verdict.failures
@@ -286,20 +276,13 @@ def test_a_stale_report_of_the_container_before_the_write_gives_way_to_the_node(
 def test_the_kubelet_gets_its_time_to_report_before_the_node_is_believed() -> None:
     """Normally the kubelet reports the new container Ready 10-30 s after /readyz answers ok:
     the gate waits for that, as a user reading `kubectl get pod` would."""
-    pod = fresh_mirror_pod("sha256:new")
-    log_written = WRITTEN.timestamp() + 40
-    within = evaluate_health(
-        observe(pod, container_log_mtime=log_written, readyz_ok_seconds=29), EXPECT
-    )
+    within = kubelet_silent(readyz_ok_seconds=29)
     assert not within.healthy
     assert within.failures == (
         "kube-apiserver container restarted and Ready: "
         "no status for the kube-apiserver container yet"
     )
-    after = evaluate_health(
-        observe(pod, container_log_mtime=log_written, readyz_ok_seconds=30), EXPECT
-    )
-    assert after.healthy
+    assert kubelet_silent(readyz_ok_seconds=30).healthy
 
 
 def test_the_readyz_streak_restarts_when_readyz_fails() -> None:
