@@ -1,32 +1,39 @@
-# The README's two commands are `make demo` and `make test`; CI runs .ci/run, which calls them.
+# The README's two commands are `make demo` and `make test`; each installs and builds what it
+# needs first (hack/setup.sh), so after `git clone` either one is enough. CI runs .ci/run, which
+# calls `make test`.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+export PYTHON
 
-.PHONY: help venv lint test test-unit demo deploy clean
+.PHONY: help setup venv lint test test-unit demo deploy clean
 help:
-	@echo "make demo        bring up the test-bed cluster, deploy kaudit, enable audit logging, show events"
+	@echo "make demo        set up, bring up the test-bed cluster, deploy kaudit, enable audit logging, show events"
+	@echo "make test        set up, then run every test (unit, integration, end-to-end)"
+	@echo "make setup       what both need: Debian packages, .venv, Kubernetes and etcd builds, bed images"
 	@echo "make deploy      build the image, load it into the bed, apply deploy/"
-	@echo "make test        run every test (unit, integration, end-to-end)"
 	@echo "make test-unit   run the fast tests only (no cluster)"
 	@echo "make lint        ruff and mypy --strict"
 	@echo "make testbed-up | testbed-down | testbed-env   manage the local control plane"
 
+## Idempotent: a second run only checks (seconds).
+setup:
+	bash hack/setup.sh
+
 venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
-	touch $@
+	bash hack/setup.sh --python-only
 
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: venv
-	$(BIN)/pytest
+## The README's test command: set up, bring the bed up where it can run, pytest, and a loud
+## summary when tests were skipped. Extra pytest arguments: make test PYTEST_ARGS='-k rollout'.
+test:
+	bash hack/test.sh $(PYTEST_ARGS)
 
 test-unit: venv
 	$(BIN)/pytest -m unit
@@ -35,7 +42,7 @@ test-unit: venv
 deploy:
 	bash hack/deploy.sh
 
-## The README's first command: bed up, kaudit deployed, audit logging on, events shown.
+## The README's first command: set up, bed up, kaudit deployed, audit logging on, events shown.
 demo:
 	bash hack/demo.sh
 

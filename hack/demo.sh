@@ -1,10 +1,31 @@
 #!/usr/bin/env bash
-# make demo: the whole story on the local test bed. Bring up a kubeadm node, deploy kaudit,
-# turn audit logging on with one `kubectl apply`, and show what a user would look at.
+# make demo: the whole story on the local test bed. Install and build what it needs (make setup;
+# seconds when done before), bring up a kubeadm node, deploy kaudit, turn audit logging on with
+# one `kubectl apply`, and show what a user would look at; at the end, how long each step took.
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# shellcheck source=progress.sh
+source "$REPO/hack/progress.sh"
+if [[ -t 1 ]]; then
+  say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+else
+  say() { printf '\n== %s\n' "$*"; }
+fi
+demo_started=$(date +%s)
+timings=()
+step_started=$demo_started
+# took NAME: records how long the step since the last call took.
+took() {
+  local now
+  now=$(date +%s)
+  timings+=("$(printf '  %-44s %s' "$1" "$(format_duration $((now - step_started)))")")
+  step_started=$now
+}
+
+say "Setup: Debian packages, Python, Kubernetes and etcd builds, images (make setup)"
+bash hack/setup.sh --require-bed
+took "setup (make setup)"
 
 say "Test bed: a kubeadm control-plane node (make testbed-up)"
 if [[ -f "${KAUDIT_TESTBED:-/var/lib/kaudit-testbed}/cluster/join.env" ]]; then
@@ -14,15 +35,18 @@ fi
 make -s testbed-up
 eval "$(bash hack/testbed/node.sh env)"
 kubectl get nodes -o wide
+took "test bed up (make testbed-up)"
 
 say "Deploy kaudit (make deploy)"
 bash hack/deploy.sh
+took "kaudit built and deployed (make deploy)"
 
 say "kubectl apply -f examples/auditconfig.yaml   (the seed procedure's settings)"
 started=$(date +%s)
 kubectl apply -f examples/auditconfig.yaml
 kubectl wait auditconfig/cluster --for=condition=Ready --timeout=600s
 echo "Ready after $(( $(date +%s) - started ))s"
+took "kubectl apply to Ready"
 
 say "kubectl get auditconfig -o wide"
 kubectl get auditconfig -o wide
@@ -46,5 +70,10 @@ for line in sys.stdin:
     e = json.loads(line)
     print(e["stageTimestamp"], e["level"], e["verb"], e["user"]["username"], e["requestURI"])'
 
-say "Turn it off again: kubectl patch auditconfig cluster --type=merge -p '{\"spec\":{\"enabled\":false}}'"
+took "the audit events shown"
+
+say "Done in $(format_duration $(($(date +%s) - demo_started)))"
+printf '%s\n' "${timings[@]}"
+echo
+echo "Turn it off again: kubectl patch auditconfig cluster --type=merge -p '{\"spec\":{\"enabled\":false}}'"
 echo "Keep the bed for more: eval \"\$(make -s testbed-env)\"; remove it: make testbed-down"

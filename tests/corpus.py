@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.run_summary import not_run_here_mark, skip_not_run_here
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_ROOT = REPO_ROOT.parent / "shared"
 CORPUS_ROOT = SHARED_ROOT / "corpus"
@@ -19,7 +21,7 @@ def shared_file(*parts: str) -> Path:
     """Return a path under ../shared, skipping the calling test where the clone has none."""
     path = SHARED_ROOT.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"{path} is not present (a clone without ../shared)")
+        skip_not_run_here(f"{path} is not present (a clone without ../shared)")
     return path
 
 
@@ -35,5 +37,5 @@ def corpus_params(kind: str) -> list[object]:
     """pytest parameters for every corpus file, or one skipped parameter where there is none."""
     files = corpus_files(kind)
     if not files:
-        return [pytest.param(None, marks=pytest.mark.skip(reason=f"no ../shared/corpus/{kind}"))]
+        return [pytest.param(None, marks=not_run_here_mark(f"no ../shared/corpus/{kind}"))]
     return [pytest.param(p, id=p.name) for p in files]

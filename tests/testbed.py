@@ -6,6 +6,7 @@ hand); the fixtures only call them and wrap the result.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -14,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.run_summary import skip_not_run_here
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TESTBED_SCRIPTS = REPO_ROOT / "hack" / "testbed"
@@ -28,19 +31,38 @@ def testbed_required() -> bool:
     return os.environ.get("CI") == "true" or os.environ.get("KAUDIT_REQUIRE_TESTBED") == "1"
 
 
-def skip_or_fail(reason: str) -> None:
-    if testbed_required():
-        pytest.fail(reason, pytrace=False)
-    pytest.skip(reason)
+@functools.cache
+def bed_unavailable_reason() -> str | None:
+    """Why the test bed cannot run on this machine at all, or None (hack/testbed/preflight.sh,
+    the one answer that `make setup` and `make test` also go by)."""
+    result = subprocess.run(
+        ["bash", str(TESTBED_SCRIPTS / "preflight.sh")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if result.returncode == 0:
+        return None
+    return result.stdout.strip() or f"hack/testbed/preflight.sh exited {result.returncode}"
 
 
 def check_bed_prerequisites(*binaries: str) -> None:
-    """Skip (or fail in CI) when this machine cannot run the bed at all."""
-    if os.geteuid() != 0:
-        skip_or_fail("the test bed needs root")
+    """Skip (or fail in CI) when this machine cannot run the bed at all; fail when it can but a
+    build is missing: that is never a reason to skip, `make test` builds it first."""
+    reason = bed_unavailable_reason()
+    if reason is not None:
+        message = f"no test bed on this machine: {reason}"
+        if testbed_required():
+            pytest.fail(message, pytrace=False)
+        skip_not_run_here(message)
     missing = [b for b in binaries if not (K8S_BIN / b).is_file()]
     if missing:
-        skip_or_fail(f"{', '.join(missing)} not in {K8S_BIN}: run `make testbed-deps`")
+        pytest.fail(
+            f"{', '.join(missing)} not in {K8S_BIN}: `make test` builds them before it runs "
+            "pytest (or `make setup` alone)",
+            pytrace=False,
+        )
 
 
 def run_script(*args: str, timeout: float) -> str:

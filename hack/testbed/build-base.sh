@@ -26,14 +26,16 @@ debian_mirror() {
 }
 
 if [[ ! -s "$BASE_TAR" ]]; then
-  mkdir -p "$(dirname "$BASE_TAR")" "$LOG_DIR"
+  mkdir -p "$(dirname "$BASE_TAR")" "$BUILD_LOG_DIR"
   root="$(mktemp -d "$KAUDIT_CACHE/base/rootfs.XXXXXX")"
   started=$(date +%s)
   log "base: debootstrap bookworm minbase (+$INCLUDE) into $root"
-  if ! debootstrap --variant=minbase --include="$INCLUDE" bookworm "$root" "$(debian_mirror)" \
-      >>"$LOG_DIR/debootstrap.log" 2>&1; then
+  unpacked() { printf '%s packages unpacked, %s' "$(grep -c '^I: Unpacking\|^I: Extracting' "$BUILD_LOG_DIR/debootstrap.log")" "$(du -sh "$root" 2>/dev/null | cut -f1)"; }
+  : >"$BUILD_LOG_DIR/debootstrap.log"
+  if ! PROGRESS_STATUS=unpacked run_with_progress "base: debootstrap" "$BUILD_LOG_DIR/debootstrap.log" \
+      debootstrap --variant=minbase --include="$INCLUDE" bookworm "$root" "$(debian_mirror)"; then
     rm -rf "$root"
-    die "debootstrap failed (log: $LOG_DIR/debootstrap.log)"
+    die "debootstrap failed (log: $BUILD_LOG_DIR/debootstrap.log)"
   fi
   # Trim what no container needs: apt lists and caches, docs, man pages.
   rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/cache/apt/archives/*.deb \

@@ -9,15 +9,18 @@
 #
 # etcd's own go.mod replaces its sibling modules with ../api etc.; a module that requires
 # server/v3 gets the published siblings instead, and `go build go.etcd.io/etcd/server/v3`
-# builds the etcd command (server/main.go).
+# builds the etcd command (server/main.go). Go's output: $KAUDIT_CACHE/logs/build-etcd-VERSION.log.
 set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=../progress.sh
+source "$HERE/../progress.sh"
 
 ETCD_VERSION="${ETCD_VERSION:-v3.6.5}"
 CACHE_ROOT="${KAUDIT_CACHE:-/var/cache/kaudit}"
 OUT="$CACHE_ROOT/etcd/$ETCD_VERSION/bin"
 
 if [[ -x "$OUT/etcd" ]]; then
-  echo "etcd $ETCD_VERSION: cached in $OUT"
+  progress_say "build-etcd: etcd $ETCD_VERSION: cached in $OUT"
   exit 0
 fi
 
@@ -28,28 +31,46 @@ export CGO_ENABLED=0
 export GOTOOLCHAIN=local
 
 work="$CACHE_ROOT/etcd/$ETCD_VERSION/module"
-mkdir -p "$work" "$OUT"
+LOG="$CACHE_ROOT/logs/build-etcd-$ETCD_VERSION.log"
+mkdir -p "$work" "$OUT" "$(dirname "$LOG")"
 exec 9>"$CACHE_ROOT/etcd/$ETCD_VERSION/.build.lock"
-flock 9
+if ! flock -n 9; then
+  run_with_progress "build-etcd: another build of $ETCD_VERSION is running; waiting for it" /dev/null flock 9
+fi
 [[ -x "$OUT/etcd" ]] && exit 0
+: >"$LOG"
 cd "$work"
-cat >go.mod <<EOF
+
+prepare_module() {
+  cat >go.mod <<EOF
 module kaudit.io/testbed/etcdbuild
 
 go 1.24
 
 require go.etcd.io/etcd/server/v3 $ETCD_VERSION
 EOF
-cat >tools.go <<'GO'
+  cat >tools.go <<'GO'
 //go:build tools
 
 package etcdbuild
 
 import _ "go.etcd.io/etcd/server/v3"
 GO
-go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" >/dev/null 2>&1
+  go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION"
+  go list -deps -f '{{.ImportPath}}' go.etcd.io/etcd/server/v3 | sort -u >packages.txt.tmp
+  mv packages.txt.tmp packages.txt
+}
+downloaded() { printf '%s MB of modules downloaded' "$(du -sm "$GOMODCACHE/cache/download" 2>/dev/null | cut -f1)"; }
+compiled() {
+  # `go build -v` prints each package it compiles as a bare import path, one per line.
+  printf '%s of %s packages compiled' "$(grep -cE '^[A-Za-z0-9._~/+-]+$' "$LOG")" "$(wc -l <packages.txt)"
+}
+
 started=$(date +%s)
-echo "build-etcd: building etcd $ETCD_VERSION"
-go build -trimpath -ldflags "-s -w" -o "$OUT/.etcd.tmp" go.etcd.io/etcd/server/v3
+progress_say "build-etcd: etcd $ETCD_VERSION from the Go module proxy into $OUT (Go's output: $LOG)"
+PROGRESS_STATUS=downloaded run_with_progress "build-etcd: downloading go.etcd.io/etcd/server/v3 $ETCD_VERSION" \
+  "$LOG" prepare_module
+PROGRESS_STATUS=compiled run_with_progress "build-etcd: building etcd" "$LOG" \
+  go build -v -trimpath -ldflags "-s -w" -o "$OUT/.etcd.tmp" go.etcd.io/etcd/server/v3
 mv "$OUT/.etcd.tmp" "$OUT/etcd"
-echo "build-etcd: built etcd $ETCD_VERSION in $(( $(date +%s) - started ))s into $OUT"
+progress_say "build-etcd: built etcd $ETCD_VERSION in $(format_duration $(($(date +%s) - started))) ($(compiled)) into $OUT"

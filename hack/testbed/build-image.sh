@@ -23,7 +23,7 @@ ARCHIVE="$KAUDIT_CACHE/images/kaudit-dev.tar"
 need_root
 base="$("$HERE/build-base.sh")"
 started=$(date +%s)
-log "image: building $IMAGE FROM $base (log: $LOG_DIR/build-image.log)"
+log "image: building $IMAGE FROM $base"
 # This workplace reaches PyPI through a proxy whose CA only the host's bundle has: lend the
 # bundle to the build's RUN steps (a read-only mount, not a layer of the image).
 ca_args=()
@@ -31,9 +31,10 @@ host_ca="${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt}"
 if [[ -s "$host_ca" ]]; then
   ca_args=(--volume "$host_ca:/run/kaudit-build-ca.crt:ro" --build-arg PIP_CERT=/run/kaudit-build-ca.crt)
 fi
-if ! buildah bud --isolation chroot --pull-never --layers=false --build-arg "BASE=$base" \
-    "${ca_args[@]}" -f "$REPO/Dockerfile" -t "$IMAGE" "$REPO" >>"$LOG_DIR/build-image.log" 2>&1; then
-  tail -20 "$LOG_DIR/build-image.log" >&2
+mkdir -p "$LOG_DIR"
+if ! run_with_progress "image: buildah bud $IMAGE (pip installs the dependencies from PyPI)" \
+    "$LOG_DIR/build-image.log" buildah bud --isolation chroot --pull-never --layers=false \
+    --build-arg "BASE=$base" "${ca_args[@]}" -f "$REPO/Dockerfile" -t "$IMAGE" "$REPO"; then
   die "buildah bud failed (log: $LOG_DIR/build-image.log)"
 fi
 mkdir -p "$(dirname "$ARCHIVE")"

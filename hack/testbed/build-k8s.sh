@@ -8,8 +8,13 @@
 # module with its published v0.Y.Z builds the same code.
 #
 # Everything lands in a cache outside the repository, keyed by version; a second run whose
-# binaries are all present does nothing.
+# binaries are all present does nothing. Go's own output (`go build -v`: one line per package
+# compiled) goes to $KAUDIT_CACHE/logs/build-k8s-VERSION.log; the screen shows each command as
+# it is built, with the packages compiled so far against the total `go list -deps` counts.
 set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=../progress.sh
+source "$HERE/../progress.sh"
 
 K8S_VERSION="${K8S_VERSION:-v1.34.4}"
 CACHE_ROOT="${KAUDIT_CACHE:-/var/cache/kaudit}"
@@ -22,7 +27,7 @@ have_all() {
 }
 
 if have_all; then
-  echo "kubernetes $K8S_VERSION: cached in $OUT"
+  progress_say "build-k8s: kubernetes $K8S_VERSION: cached in $OUT"
   exit 0
 fi
 
@@ -31,11 +36,11 @@ fi
 mkdir -p "$OUT"
 exec 9>"$CACHE_ROOT/kubernetes/$K8S_VERSION/.build.lock"
 if ! flock -n 9; then
-  echo "build-k8s: another build of $K8S_VERSION is running; waiting for it"
-  flock 9
+  # The lock belongs to the open file, so a child's flock on fd 9 holds it for this script too.
+  run_with_progress "build-k8s: another build of $K8S_VERSION is running; waiting for it" /dev/null flock 9
 fi
 if have_all; then
-  echo "kubernetes $K8S_VERSION: cached in $OUT"
+  progress_say "build-k8s: kubernetes $K8S_VERSION: cached in $OUT"
   exit 0
 fi
 
@@ -46,34 +51,39 @@ export CGO_ENABLED=0
 export GOTOOLCHAIN=local
 
 work="$CACHE_ROOT/kubernetes/$K8S_VERSION/module"
-mkdir -p "$work" "$OUT"
+LOG="$CACHE_ROOT/logs/build-k8s-$K8S_VERSION.log"
+mkdir -p "$work" "$OUT" "$(dirname "$LOG")"
+: >"$LOG"
 cd "$work"
 
 minor="${K8S_VERSION#v1.}"          # 34.4
 staging_version="v0.${minor}"       # v0.34.4
 
-# The staging list comes from k8s.io/kubernetes's own go.mod, so a new release that adds a
-# staging module needs no edit here.
-go mod download -json "k8s.io/kubernetes@$K8S_VERSION" >download.json
-gomod="$(python3 -c 'import json,sys; print(json.load(open("download.json"))["GoMod"])')"
-mapfile -t staging < <(grep -E '^\s*k8s\.io/[a-z0-9-]+ => \./staging/' "$gomod" | awk '{print $1}')
-if [[ ${#staging[@]} -eq 0 ]]; then
-  echo "build-k8s: no staging replace directives found in $gomod" >&2
-  exit 1
-fi
-
-{
-  echo "module kaudit.io/testbed/k8sbuild"
-  echo
-  echo "go 1.24"
-  echo
-  echo "require k8s.io/kubernetes $K8S_VERSION"
-  echo
-  echo "replace ("
-  for m in "${staging[@]}"; do echo "	$m => $m $staging_version"; done
-  echo ")"
-} >go.mod
-cat >tools.go <<'GO'
+# The module of ours, and every module the seven commands need, downloaded; packages.txt lists
+# every package (standard library included) the build compiles, for the progress count.
+prepare_module() {
+  # The staging list comes from k8s.io/kubernetes's own go.mod, so a new release that adds a
+  # staging module needs no edit here.
+  go mod download -json "k8s.io/kubernetes@$K8S_VERSION" >download.json
+  local gomod
+  gomod="$(python3 -c 'import json,sys; print(json.load(open("download.json"))["GoMod"])')"
+  mapfile -t staging < <(grep -E '^\s*k8s\.io/[a-z0-9-]+ => \./staging/' "$gomod" | awk '{print $1}')
+  if [[ ${#staging[@]} -eq 0 ]]; then
+    echo "build-k8s: no staging replace directives found in $gomod" >&2
+    return 1
+  fi
+  {
+    echo "module kaudit.io/testbed/k8sbuild"
+    echo
+    echo "go 1.24"
+    echo
+    echo "require k8s.io/kubernetes $K8S_VERSION"
+    echo
+    echo "replace ("
+    for m in "${staging[@]}"; do echo "	$m => $m $staging_version"; done
+    echo ")"
+  } >go.mod
+  cat >tools.go <<'GO'
 //go:build tools
 
 package k8sbuild
@@ -88,19 +98,41 @@ import (
 	_ "k8s.io/kubernetes/cmd/kubectl"
 )
 GO
-go mod tidy -e >/dev/null 2>&1 || true
-# tidy drops requirements only a build-tagged file needs on some Go versions; `go get` pins them.
-go get "k8s.io/kubernetes@$K8S_VERSION" >/dev/null
+  go mod tidy -e || true
+  # tidy drops requirements only a build-tagged file needs on some Go versions; `go get` pins them.
+  go get "k8s.io/kubernetes@$K8S_VERSION"
+  local targets=() c
+  for c in "${COMMANDS[@]}"; do targets+=("k8s.io/kubernetes/cmd/$c"); done
+  go list -deps -f '{{.ImportPath}}' "${targets[@]}" | sort -u >packages.txt.tmp
+  mv packages.txt.tmp packages.txt
+}
+downloaded() { printf '%s MB of modules downloaded' "$(du -sm "$GOMODCACHE/cache/download" 2>/dev/null | cut -f1)"; }
+compiled() {
+  # `go build -v` prints each package it compiles as a bare import path, one per line.
+  printf '%s of %s packages compiled' "$(grep -cE '^[A-Za-z0-9._~/+-]+$' "$LOG")" "$(wc -l <packages.txt)"
+}
+
+started=$(date +%s)
+progress_say "build-k8s: Kubernetes $K8S_VERSION from the Go module proxy into $OUT (Go's output: $LOG)"
+PROGRESS_STATUS=downloaded run_with_progress "build-k8s: downloading k8s.io/kubernetes $K8S_VERSION and its modules" \
+  "$LOG" prepare_module
+progress_say "build-k8s: modules ready in $(format_duration $(($(date +%s) - started))) ($(downloaded); $(wc -l <packages.txt) packages to compile)"
 
 # ldflags give the binaries a real version, so `kubeadm init` and `kubectl version` report it.
 pkg=k8s.io/component-base/version
 ldflags="-s -w -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=${minor%%.*} -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
 ldflags="$ldflags -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION"
-started=$(date +%s)
+i=0
 for c in "${COMMANDS[@]}"; do
-  [[ -x "$OUT/$c" ]] && continue
-  echo "build-k8s: building $c $K8S_VERSION"
-  go build -trimpath -ldflags "$ldflags" -o "$OUT/.$c.tmp" "k8s.io/kubernetes/cmd/$c"
+  i=$((i + 1))
+  if [[ -x "$OUT/$c" ]]; then
+    progress_say "build-k8s: $i/${#COMMANDS[@]} $c already built"
+    continue
+  fi
+  one=$(date +%s)
+  PROGRESS_STATUS=compiled run_with_progress "build-k8s: $i/${#COMMANDS[@]} building $c" "$LOG" \
+    go build -v -trimpath -ldflags "$ldflags" -o "$OUT/.$c.tmp" "k8s.io/kubernetes/cmd/$c"
   mv "$OUT/.$c.tmp" "$OUT/$c"
+  progress_say "build-k8s: $i/${#COMMANDS[@]} $c built ($(format_duration $(($(date +%s) - one))); $(compiled); $(format_duration $(($(date +%s) - started))) in all)"
 done
-echo "build-k8s: built ${COMMANDS[*]} in $(( $(date +%s) - started ))s into $OUT"
+progress_say "build-k8s: built ${COMMANDS[*]} in $(format_duration $(($(date +%s) - started))) into $OUT"

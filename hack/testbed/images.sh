@@ -40,10 +40,11 @@ image_list() {
 # bud NAME ARCHIVE CONTEXT: buildah bud the Containerfile in CONTEXT, save it as a docker-archive.
 bud() {
   local name="$1" archive="$2" context="$3"
-  "${BUILDAH[@]}" bud --quiet --isolation chroot --pull-never --layers=false \
-    -t "$name" "$context" >/dev/null
   rm -f "$archive.tmp"
-  "${BUILDAH[@]}" push --quiet "$name" "docker-archive:$archive.tmp:$name" >/dev/null
+  run_with_progress "images: building $name" "$BUILD_LOG_DIR/images.log" \
+    "${BUILDAH[@]}" bud --quiet --isolation chroot --pull-never --layers=false -t "$name" "$context"
+  run_with_progress "images: saving $name" "$BUILD_LOG_DIR/images.log" \
+    "${BUILDAH[@]}" push --quiet "$name" "docker-archive:$archive.tmp:$name"
   mv "$archive.tmp" "$archive"
 }
 
@@ -116,14 +117,18 @@ cmd_build() {
   need_k8s_bin kube-apiserver kube-controller-manager kube-scheduler kube-proxy
   [[ -x /bin/busybox ]] || die "/bin/busybox missing: run 'make testbed-deps'"
   mkdir -p "$IMG_CACHE"
-  local name archive started
+  local name archive started n=0 i=0 all
+  all="$(image_list)"
+  while IFS='|' read -r name archive; do [[ -s "$archive" ]] || n=$((n + 1)); done <<<"$all"
   while IFS='|' read -r name archive; do
     [[ -s "$archive" ]] && continue
+    i=$((i + 1))
     started=$(date +%s)
-    log "images: building $name"
+    log "images: $i/$n building $name (log: $BUILD_LOG_DIR/images.log)"
     build_one "$name" "$archive"
-    log "images: $name built in $(( $(date +%s) - started ))s"
-  done < <(image_list)
+    log "images: $i/$n $name built in $(format_duration $(( $(date +%s) - started )))"
+  done <<<"$all"
+  ((n > 0)) || log "images: all $(wc -l <<<"$all") images cached in $IMG_CACHE"
   image_list | cut -d'|' -f2
 }
 

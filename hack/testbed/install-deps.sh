@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs everything the test bed needs on a Debian 12 machine of this workplace, as root, and
-# builds the Kubernetes binaries (cached). Idempotent: a second run installs nothing new and the
-# build is a no-op once the binaries are in the cache.
+# Installs the Debian packages the test bed needs on a Debian 12 machine, as root. Idempotent: a
+# second run finds them all and installs nothing. The first of the steps of hack/setup.sh
+# (`make setup`, which `make demo` and `make test` run first); the builds are its later steps.
 #
 # Why these packages:
 #   containerd, runc                  the node's container runtime (tier 2); Debian's containerd 1.6
@@ -21,6 +21,9 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=../progress.sh
+source "$HERE/../progress.sh"
+LOGS="${KAUDIT_CACHE:-/var/cache/kaudit}/logs"
 
 if [[ $(id -u) -ne 0 ]]; then
   echo "install-deps: must run as root" >&2
@@ -39,12 +42,20 @@ for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 
-if [[ ${#missing[@]} -gt 0 ]]; then
-  echo "install-deps: installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
+apt_install() {
   apt-get update -q
   # --no-install-recommends keeps docker-ish recommends (and their services) off the machine.
   apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+installed_count() { printf '%s packages unpacked' "$(grep -c '^Unpacking ' "$LOGS/apt.log" 2>/dev/null || echo 0)"; }
+
+if [[ ${#missing[@]} -gt 0 ]]; then
+  progress_say "install-deps: installing ${#missing[@]} packages and what they need: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  mkdir -p "$LOGS"
+  : >"$LOGS/apt.log"
+  PROGRESS_STATUS=installed_count run_with_progress "install-deps: apt-get install" "$LOGS/apt.log" apt_install
+  progress_say "install-deps: $(installed_count) ($(du -sh /var/cache/apt/archives 2>/dev/null | cut -f1) downloaded)"
   # The Debian packages would start containerd/etcd/haproxy under an init system; there is none
   # here, but a policy-rc.d-less machine with sysvinit scripts may have started them: stop those
   # we did not start, so the bed owns its processes.
@@ -52,14 +63,8 @@ if [[ ${#missing[@]} -gt 0 ]]; then
     if [[ -x /etc/init.d/$svc ]]; then /etc/init.d/$svc stop >/dev/null 2>&1 || true; fi
   done
 else
-  echo "install-deps: all Debian packages present"
+  progress_say "install-deps: all ${#PACKAGES[@]} Debian packages present"
 fi
 
-# Python packages the tests and bench use (PyPI). The project's own dev install is CI's job;
-# pyyaml is what the bed's helpers need to edit manifests without the project.
+# pyyaml is what the bed's helpers need to edit manifests without the project's environment.
 python3 -c 'import yaml' 2>/dev/null || python3 -m pip install -q pyyaml
-
-if [[ "${KAUDIT_SKIP_K8S_BUILD:-}" != 1 ]]; then
-  "$HERE/build-k8s.sh"
-  "$HERE/build-etcd.sh"
-fi

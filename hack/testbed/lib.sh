@@ -12,6 +12,10 @@ KAUDIT_TESTBED="${KAUDIT_TESTBED:-/var/lib/kaudit-testbed}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.5}"
 ETCD_BUILT="$KAUDIT_CACHE/etcd/$ETCD_VERSION/bin/etcd"
 LOG_DIR="${KAUDIT_TESTBED_LOGS:-$KAUDIT_TESTBED/logs}"
+# Logs of what is built once into the cache (images, the Debian base), kept with the cache.
+BUILD_LOG_DIR="$KAUDIT_CACHE/logs"
+# shellcheck source=../progress.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../progress.sh"
 
 log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -55,15 +59,23 @@ stop_pid() {
   rm -f "$file"
 }
 
-# wait_for SECONDS DESCRIPTION COMMAND...: poll COMMAND every 0.5 s until it succeeds.
+# wait_for SECONDS DESCRIPTION COMMAND...: poll COMMAND every 0.5 s until it succeeds; says
+# every PROGRESS_EVERY seconds that it is still waiting.
 wait_for() {
-  local timeout="$1" what="$2" deadline
+  local timeout="$1" what="$2" started deadline next now
   shift 2
-  deadline=$(( $(date +%s) + timeout ))
+  started=$(date +%s)
+  deadline=$(( started + timeout ))
+  next=$(( started + PROGRESS_EVERY ))
   until "$@" >/dev/null 2>&1; do
-    if (( $(date +%s) >= deadline )); then
+    now=$(date +%s)
+    if (( now >= deadline )); then
       log "timed out after ${timeout}s waiting for $what"
       return 1
+    fi
+    if (( now >= next )); then
+      log "  still waiting for $what ($(format_duration $(( now - started ))) of at most $(format_duration "$timeout"))"
+      next=$(( now + PROGRESS_EVERY ))
     fi
     sleep 0.5
   done

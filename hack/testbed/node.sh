@@ -417,15 +417,17 @@ EOF
 preflight=()
 [[ -n "${KUBEADM_IGNORE_PREFLIGHT:-}" ]] && preflight=(--ignore-preflight-errors="$KUBEADM_IGNORE_PREFLIGHT")
 
+# The phase kubeadm last announced ("[control-plane] Creating static Pod manifest ..."), for progress.
+kubeadm_phase() { grep -o '^\[[a-z-]*\]' "$LOG_DIR/$NODE-kubeadm.log" | tail -1; }
+
 kubeadm_init() {
   local extra=()
   write_kubeadm_config
   [[ "$CLUSTER_MODE" == init ]] && extra=(--upload-certs)
-  log "$NODE: kubeadm init (log: $LOG_DIR/$NODE-kubeadm.log)"
-  if ! on_node env PATH="$K8S_BIN:$PATH" "$K8S_BIN/kubeadm" init --config "$NODE_DIR/kubeadm.yaml" \
-      "${extra[@]}" "${preflight[@]}" \
-      --v=1 >>"$LOG_DIR/$NODE-kubeadm.log" 2>&1; then
-    tail -30 "$LOG_DIR/$NODE-kubeadm.log" >&2
+  log "$NODE: kubeadm init"
+  if ! PROGRESS_STATUS=kubeadm_phase run_with_progress "$NODE: kubeadm init" "$LOG_DIR/$NODE-kubeadm.log" \
+      on_node env PATH="$K8S_BIN:$PATH" "$K8S_BIN/kubeadm" init --config "$NODE_DIR/kubeadm.yaml" \
+      "${extra[@]}" "${preflight[@]}" --v=1; then
     die "kubeadm init failed (logs: $LOG_DIR/$NODE-kubeadm.log, $LOG_DIR/$NODE-kubelet.log)"
   fi
   if [[ "$CLUSTER_MODE" == init ]]; then
@@ -457,11 +459,10 @@ controlPlane:
   certificateKey: $JOIN_CERT_KEY
 $(node_registration)
 EOF
-  log "$NODE: kubeadm join --control-plane via $JOIN_ENDPOINT (log: $LOG_DIR/$NODE-kubeadm.log)"
-  if ! on_node env PATH="$K8S_BIN:$PATH" "$K8S_BIN/kubeadm" join --config "$NODE_DIR/kubeadm.yaml" \
-      "${preflight[@]}" \
-      --v=1 >>"$LOG_DIR/$NODE-kubeadm.log" 2>&1; then
-    tail -30 "$LOG_DIR/$NODE-kubeadm.log" >&2
+  log "$NODE: kubeadm join --control-plane via $JOIN_ENDPOINT"
+  if ! PROGRESS_STATUS=kubeadm_phase run_with_progress "$NODE: kubeadm join" "$LOG_DIR/$NODE-kubeadm.log" \
+      on_node env PATH="$K8S_BIN:$PATH" "$K8S_BIN/kubeadm" join --config "$NODE_DIR/kubeadm.yaml" \
+      "${preflight[@]}" --v=1; then
     die "kubeadm join failed (logs: $LOG_DIR/$NODE-kubeadm.log, $LOG_DIR/$NODE-kubelet.log)"
   fi
 }

@@ -8,9 +8,9 @@ NODES ?= 1
 .PHONY: testbed-deps testbed-up testbed-down testbed-env testbed-status \
 	testbed-apiserver-up testbed-apiserver-down testbed-image
 
-## Debian packages + Kubernetes binaries (cached in /var/cache/kaudit); idempotent.
+## Debian packages, Kubernetes and etcd builds, images (cached in /var/cache/kaudit): `make setup`.
 testbed-deps:
-	bash $(TESTBED_DIR)install-deps.sh
+	bash hack/setup.sh
 
 ## Tier 2: a kubeadm-made control-plane node (reuses a healthy one); NODES=3 for three behind HAProxy.
 testbed-up:
