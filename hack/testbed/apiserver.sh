@@ -174,7 +174,7 @@ cmd_up() {
   need_root
   take_lock
   need_k8s_bin kube-apiserver kubectl
-  [[ -x "$ETCD_BIN" ]] || die "etcd not found: run 'make testbed-deps'"
+  [[ -x "$ETCD_BIN" ]] || die "etcd not found: run 'make setup'"
   local started
   started=$(date +%s%N)
   make_pki

@@ -12,11 +12,11 @@
 # builds the etcd command (server/main.go). Go's output: $KAUDIT_CACHE/logs/build-etcd-VERSION.log.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=../progress.sh
-source "$HERE/../progress.sh"
 
 ETCD_VERSION="${ETCD_VERSION:-v3.6.5}"
 CACHE_ROOT="${KAUDIT_CACHE:-/var/cache/kaudit}"
+# shellcheck source=gobuild.sh
+source "$HERE/gobuild.sh"
 OUT="$CACHE_ROOT/etcd/$ETCD_VERSION/bin"
 
 if [[ -x "$OUT/etcd" ]]; then
@@ -24,11 +24,6 @@ if [[ -x "$OUT/etcd" ]]; then
   exit 0
 fi
 
-export GOMODCACHE="$CACHE_ROOT/go/mod"
-export GOCACHE="$CACHE_ROOT/go/build"
-export GOFLAGS="-mod=mod"
-export CGO_ENABLED=0
-export GOTOOLCHAIN=local
 
 work="$CACHE_ROOT/etcd/$ETCD_VERSION/module"
 LOG="$CACHE_ROOT/logs/build-etcd-$ETCD_VERSION.log"
@@ -60,17 +55,12 @@ GO
   go list -deps -f '{{.ImportPath}}' go.etcd.io/etcd/server/v3 | sort -u >packages.txt.tmp
   mv packages.txt.tmp packages.txt
 }
-downloaded() { printf '%s MB of modules downloaded' "$(du -sm "$GOMODCACHE/cache/download" 2>/dev/null | cut -f1)"; }
-compiled() {
-  # `go build -v` prints each package it compiles as a bare import path, one per line.
-  printf '%s of %s packages compiled' "$(grep -cE '^[A-Za-z0-9._~/+-]+$' "$LOG")" "$(wc -l <packages.txt)"
-}
 
 started=$(date +%s)
 progress_say "build-etcd: etcd $ETCD_VERSION from the Go module proxy into $OUT (Go's output: $LOG)"
-PROGRESS_STATUS=downloaded run_with_progress "build-etcd: downloading go.etcd.io/etcd/server/v3 $ETCD_VERSION" \
+PROGRESS_STATUS=go_modules_downloaded run_with_progress "build-etcd: downloading go.etcd.io/etcd/server/v3 $ETCD_VERSION" \
   "$LOG" prepare_module
-PROGRESS_STATUS=compiled run_with_progress "build-etcd: building etcd" "$LOG" \
+PROGRESS_STATUS=go_packages_compiled run_with_progress "build-etcd: building etcd" "$LOG" \
   go build -v -trimpath -ldflags "-s -w" -o "$OUT/.etcd.tmp" go.etcd.io/etcd/server/v3
 mv "$OUT/.etcd.tmp" "$OUT/etcd"
-progress_say "build-etcd: built etcd $ETCD_VERSION in $(format_duration $(($(date +%s) - started))) ($(compiled)) into $OUT"
+progress_say "build-etcd: built etcd $ETCD_VERSION in $(format_duration $(($(date +%s) - started))) ($(go_packages_compiled)) into $OUT"

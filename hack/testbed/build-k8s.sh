@@ -13,11 +13,11 @@
 # it is built, with the packages compiled so far against the total `go list -deps` counts.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=../progress.sh
-source "$HERE/../progress.sh"
 
 K8S_VERSION="${K8S_VERSION:-v1.34.4}"
 CACHE_ROOT="${KAUDIT_CACHE:-/var/cache/kaudit}"
+# shellcheck source=gobuild.sh
+source "$HERE/gobuild.sh"
 OUT="$CACHE_ROOT/kubernetes/$K8S_VERSION/bin"
 COMMANDS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kubeadm kube-proxy kubectl)
 
@@ -44,11 +44,6 @@ if have_all; then
   exit 0
 fi
 
-export GOMODCACHE="$CACHE_ROOT/go/mod"
-export GOCACHE="$CACHE_ROOT/go/build"
-export GOFLAGS="-mod=mod"
-export CGO_ENABLED=0
-export GOTOOLCHAIN=local
 
 work="$CACHE_ROOT/kubernetes/$K8S_VERSION/module"
 LOG="$CACHE_ROOT/logs/build-k8s-$K8S_VERSION.log"
@@ -106,17 +101,12 @@ GO
   go list -deps -f '{{.ImportPath}}' "${targets[@]}" | sort -u >packages.txt.tmp
   mv packages.txt.tmp packages.txt
 }
-downloaded() { printf '%s MB of modules downloaded' "$(du -sm "$GOMODCACHE/cache/download" 2>/dev/null | cut -f1)"; }
-compiled() {
-  # `go build -v` prints each package it compiles as a bare import path, one per line.
-  printf '%s of %s packages compiled' "$(grep -cE '^[A-Za-z0-9._~/+-]+$' "$LOG")" "$(wc -l <packages.txt)"
-}
 
 started=$(date +%s)
 progress_say "build-k8s: Kubernetes $K8S_VERSION from the Go module proxy into $OUT (Go's output: $LOG)"
-PROGRESS_STATUS=downloaded run_with_progress "build-k8s: downloading k8s.io/kubernetes $K8S_VERSION and its modules" \
+PROGRESS_STATUS=go_modules_downloaded run_with_progress "build-k8s: downloading k8s.io/kubernetes $K8S_VERSION and its modules" \
   "$LOG" prepare_module
-progress_say "build-k8s: modules ready in $(format_duration $(($(date +%s) - started))) ($(downloaded); $(wc -l <packages.txt) packages to compile)"
+progress_say "build-k8s: modules ready in $(format_duration $(($(date +%s) - started))) ($(go_modules_downloaded); $(wc -l <packages.txt) packages to compile)"
 
 # ldflags give the binaries a real version, so `kubeadm init` and `kubectl version` report it.
 pkg=k8s.io/component-base/version
@@ -130,9 +120,9 @@ for c in "${COMMANDS[@]}"; do
     continue
   fi
   one=$(date +%s)
-  PROGRESS_STATUS=compiled run_with_progress "build-k8s: $i/${#COMMANDS[@]} building $c" "$LOG" \
+  PROGRESS_STATUS=go_packages_compiled run_with_progress "build-k8s: $i/${#COMMANDS[@]} building $c" "$LOG" \
     go build -v -trimpath -ldflags "$ldflags" -o "$OUT/.$c.tmp" "k8s.io/kubernetes/cmd/$c"
   mv "$OUT/.$c.tmp" "$OUT/$c"
-  progress_say "build-k8s: $i/${#COMMANDS[@]} $c built ($(format_duration $(($(date +%s) - one))); $(compiled); $(format_duration $(($(date +%s) - started))) in all)"
+  progress_say "build-k8s: $i/${#COMMANDS[@]} $c built ($(format_duration $(($(date +%s) - one))); $(go_packages_compiled); $(format_duration $(($(date +%s) - started))) in all)"
 done
 progress_say "build-k8s: built ${COMMANDS[*]} in $(format_duration $(($(date +%s) - started))) into $OUT"

@@ -115,7 +115,7 @@ EOF
 cmd_build() {
   need_root
   need_k8s_bin kube-apiserver kube-controller-manager kube-scheduler kube-proxy
-  [[ -x /bin/busybox ]] || die "/bin/busybox missing: run 'make testbed-deps'"
+  [[ -x /bin/busybox ]] || die "/bin/busybox missing: run 'make setup'"
   mkdir -p "$IMG_CACHE"
   local name archive started n=0 i=0 all
   all="$(image_list)"

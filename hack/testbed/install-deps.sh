@@ -55,7 +55,8 @@ if [[ ${#missing[@]} -gt 0 ]]; then
   mkdir -p "$LOGS"
   : >"$LOGS/apt.log"
   PROGRESS_STATUS=installed_count run_with_progress "install-deps: apt-get install" "$LOGS/apt.log" apt_install
-  progress_say "install-deps: $(installed_count) ($(du -sh /var/cache/apt/archives 2>/dev/null | cut -f1) downloaded)"
+  # apt's own figure: Debian's docker-clean hook empties the archive folder after each install.
+  progress_say "install-deps: $(installed_count); $(grep -o 'Need to get [^ ]* [kMG]*B' "$LOGS/apt.log" | tail -1 | sed 's/Need to get/downloaded/')"
   # The Debian packages would start containerd/etcd/haproxy under an init system; there is none
   # here, but a policy-rc.d-less machine with sysvinit scripts may have started them: stop those
   # we did not start, so the bed owns its processes.

@@ -25,7 +25,7 @@ need_root() { [[ $(id -u) -eq 0 ]] || die "must run as root"; }
 need_k8s_bin() {
   local c
   for c in "$@"; do
-    [[ -x "$K8S_BIN/$c" ]] || die "$K8S_BIN/$c is missing: run 'make testbed-deps' (hack/testbed/install-deps.sh)"
+    [[ -x "$K8S_BIN/$c" ]] || die "$K8S_BIN/$c is missing: run 'make setup' (hack/setup.sh; make demo and make test run it first)"
   done
 }
 
