@@ -35,4 +35,7 @@ rc=0
 "$REPO/.venv/bin/pytest" "$@" || rc=$?
 now=$(date +%s)
 progress_say "test: pytest exited $rc; setup $(format_duration "$setup_took"), test bed $(format_duration "$bed_took"), pytest $(format_duration $((now - pytest_started))); $(format_duration $((now - started))) in all"
+if [[ -n "$reason" ]]; then
+  progress_say "test: NOT A FULL RUN: no test bed on this machine ($reason); see the skips counted above"
+fi
 exit "$rc"

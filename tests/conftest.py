@@ -47,5 +47,11 @@ def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object
             heartbeat.test_finished()
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    write_not_run_here_banner(terminalreporter)
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> Generator[None]:
+    # Outermost wrapper: after pytest's short summary (whose list of skips is long), so the
+    # banner stands just above the closing line.
+    try:
+        return (yield)
+    finally:
+        write_not_run_here_banner(terminalreporter)

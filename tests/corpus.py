@@ -10,18 +10,24 @@ from pathlib import Path
 
 import pytest
 
-from tests.run_summary import not_run_here_mark, skip_not_run_here
+from tests.run_summary import not_run_here
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_ROOT = REPO_ROOT.parent / "shared"
 CORPUS_ROOT = SHARED_ROOT / "corpus"
+# One reason for every test of the corpus and the seed, so the end of the run counts them as one.
+NO_SHARED = not_run_here(
+    f"no ../shared beside this clone ({SHARED_ROOT}): the corpus and seed tests"
+)
 
 
 def shared_file(*parts: str) -> Path:
     """Return a path under ../shared, skipping the calling test where the clone has none."""
     path = SHARED_ROOT.joinpath(*parts)
+    if not SHARED_ROOT.is_dir():
+        pytest.skip(NO_SHARED)
     if not path.exists():
-        skip_not_run_here(f"{path} is not present (a clone without ../shared)")
+        pytest.skip(not_run_here(f"{path} is not in ../shared"))
     return path
 
 
@@ -37,5 +43,6 @@ def corpus_params(kind: str) -> list[object]:
     """pytest parameters for every corpus file, or one skipped parameter where there is none."""
     files = corpus_files(kind)
     if not files:
-        return [pytest.param(None, marks=not_run_here_mark(f"no ../shared/corpus/{kind}"))]
+        reason = NO_SHARED if not SHARED_ROOT.is_dir() else not_run_here(f"no {CORPUS_ROOT / kind}")
+        return [pytest.param(None, marks=pytest.mark.skip(reason=reason))]
     return [pytest.param(p, id=p.name) for p in files]

@@ -25,13 +25,10 @@ NOT_RUN_HERE = "not run here: "
 HEARTBEAT_SECONDS = float(os.environ.get("KAUDIT_TEST_HEARTBEAT_SECONDS", "30"))
 
 
-def skip_not_run_here(reason: str) -> None:
-    """Skip the calling test because this machine or clone cannot run it (counted loudly)."""
-    pytest.skip(NOT_RUN_HERE + reason)
-
-
-def not_run_here_mark(reason: str) -> pytest.MarkDecorator:
-    return pytest.mark.skip(reason=NOT_RUN_HERE + reason)
+def not_run_here(reason: str) -> str:
+    """The reason for a skip because this machine or clone cannot run the test (counted loudly):
+    `pytest.skip(not_run_here("..."))`, raised where the test is, so the summary names it."""
+    return NOT_RUN_HERE + reason
 
 
 def _skip_reason(report: pytest.TestReport) -> str:
@@ -41,6 +38,7 @@ def _skip_reason(report: pytest.TestReport) -> str:
 
 
 def write_not_run_here_banner(terminalreporter: pytest.TerminalReporter) -> None:
+    """The banner, written last before pytest's closing "N passed, M skipped" line."""
     reasons = Counter(
         reason.removeprefix(NOT_RUN_HERE)
         for reason in map(_skip_reason, terminalreporter.stats.get("skipped", []))

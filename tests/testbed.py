@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.run_summary import skip_not_run_here
+from tests.run_summary import not_run_here
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TESTBED_SCRIPTS = REPO_ROOT / "hack" / "testbed"
@@ -55,7 +55,7 @@ def check_bed_prerequisites(*binaries: str) -> None:
         message = f"no test bed on this machine: {reason}"
         if testbed_required():
             pytest.fail(message, pytrace=False)
-        skip_not_run_here(message)
+        pytest.skip(not_run_here(message))
     missing = [b for b in binaries if not (K8S_BIN / b).is_file()]
     if missing:
         pytest.fail(

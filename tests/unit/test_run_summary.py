@@ -29,7 +29,7 @@ def run_inner_pytest(tmp_path: Path, test_source: str, **env: str) -> str:
     (tmp_path / "conftest.py").write_text(INNER_CONFTEST)
     (tmp_path / "test_inner.py").write_text(test_source)
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", str(tmp_path)],
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-ra", str(tmp_path)],
         cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": str(REPO_ROOT), **env},
         capture_output=True,
@@ -48,17 +48,17 @@ def test_skips_for_a_machine_without_the_bed_get_a_banner_with_count_and_reason(
         tmp_path,
         """
 import pytest
-from tests.run_summary import skip_not_run_here
+from tests.run_summary import not_run_here
 
 def test_runs():
     pass
 
 @pytest.mark.parametrize("n", range(3))
 def test_needs_the_bed(n):
-    skip_not_run_here("no test bed on this machine: the test bed needs root")
+    pytest.skip(not_run_here("no test bed on this machine: the test bed needs root"))
 
 def test_needs_shared():
-    skip_not_run_here("../shared is not present")
+    pytest.skip(not_run_here("../shared is not present"))
 
 def test_skipped_by_design():
     pytest.skip("refused on purpose")
@@ -71,6 +71,11 @@ def test_skipped_by_design():
     # A skip by design is no gap in coverage: it stays in pytest's ordinary summary only.
     banner = output.split("NOT A FULL RUN")[1]
     assert "refused on purpose" not in banner.split("These tests did not run")[0]
+    # The banner comes after pytest's own list of skips, just above the closing line.
+    closing = output.strip().splitlines()[-1]
+    assert "1 passed, 5 skipped" in closing
+    summary, banner_at = output.index("short test summary info"), output.index("NOT A FULL RUN")
+    assert summary < banner_at < output.index(closing)
 
 
 def test_a_run_without_such_skips_has_no_banner(tmp_path: Path) -> None:
