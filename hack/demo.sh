@@ -44,7 +44,17 @@ took "kaudit built and deployed (make deploy)"
 say "kubectl apply -f examples/auditconfig.yaml   (the seed procedure's settings)"
 started=$(date +%s)
 kubectl apply -f examples/auditconfig.yaml
-kubectl wait auditconfig/cluster --for=condition=Ready --timeout=600s
+# What each node is doing while we wait (the API server restarts in between: then nothing answers).
+node_phases() {
+  local phases
+  phases="$(kubectl get auditconfig cluster --request-timeout=3s \
+    -o jsonpath='{range .status.nodeStatuses[*]}{.nodeName} {.phase}; {end}' 2>/dev/null)" \
+    || { echo "the API server is restarting"; return; }
+  echo "${phases%; }"
+}
+PROGRESS_STATUS=node_phases run_with_progress "kubectl wait auditconfig/cluster --for=condition=Ready" \
+  "${KAUDIT_TESTBED:-/var/lib/kaudit-testbed}/logs/demo-wait.log" \
+  kubectl wait auditconfig/cluster --for=condition=Ready --timeout=600s
 echo "Ready after $(( $(date +%s) - started ))s"
 took "kubectl apply to Ready"
 

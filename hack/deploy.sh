@@ -35,7 +35,13 @@ kubectl kustomize deploy | sed "s#image: localhost/kaudit:dev#image: $image#" \
 kubectl wait --for=condition=Established crd/auditconfigs.kaudit.io --timeout=60s >/dev/null
 kubectl -n kaudit-system rollout status deployment/kaudit-controller --timeout=300s
 kubectl -n kaudit-system rollout status daemonset/kaudit-agent --timeout=300s
+wait_started=$(date +%s)
+next_word=$((wait_started + 15))
 for _ in $(seq 1 90); do
+  if (( $(date +%s) >= next_word )); then
+    log "still waiting for the API server to reach the admission webhook ($(( $(date +%s) - wait_started ))s)"
+    next_word=$(( $(date +%s) + 15 ))
+  fi
   # The configuration exists before kopf has put its webhooks in: wait for the webhooks.
   # Then wait until the API server can really call it: right after the rollout, kube-proxy may
   # not have programmed the new Service yet, and an apply would time out in the webhook.
