@@ -52,7 +52,7 @@ package etcdbuild
 import _ "go.etcd.io/etcd/server/v3"
 GO
   go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION"
-  go list -deps -f '{{.ImportPath}}' go.etcd.io/etcd/server/v3 | sort -u >packages.txt.tmp
+  go list -trimpath -deps -f '{{if .Stale}}{{.ImportPath}}{{end}}' go.etcd.io/etcd/server/v3 | sed '/^$/d' | sort -u >packages.txt.tmp
   mv packages.txt.tmp packages.txt
 }
 

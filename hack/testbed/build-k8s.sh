@@ -10,7 +10,7 @@
 # Everything lands in a cache outside the repository, keyed by version; a second run whose
 # binaries are all present does nothing. Go's own output (`go build -v`: one line per package
 # compiled) goes to $KAUDIT_CACHE/logs/build-k8s-VERSION.log; the screen shows each command as
-# it is built, with the packages compiled so far against the total `go list -deps` counts.
+# it is built, with the packages compiled so far against those Go's cache lacks (`go list`'s Stale).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
@@ -55,7 +55,8 @@ minor="${K8S_VERSION#v1.}"          # 34.4
 staging_version="v0.${minor}"       # v0.34.4
 
 # The module of ours, and every module the seven commands need, downloaded; packages.txt lists
-# every package (standard library included) the build compiles, for the progress count.
+# every package (standard library included) the build will compile: those not in Go's cache
+# for these flags (-trimpath), so the count is right for a cold cache and a half-warm one.
 prepare_module() {
   # The staging list comes from k8s.io/kubernetes's own go.mod, so a new release that adds a
   # staging module needs no edit here.
@@ -98,7 +99,7 @@ GO
   go get "k8s.io/kubernetes@$K8S_VERSION"
   local targets=() c
   for c in "${COMMANDS[@]}"; do targets+=("k8s.io/kubernetes/cmd/$c"); done
-  go list -deps -f '{{.ImportPath}}' "${targets[@]}" | sort -u >packages.txt.tmp
+  go list -trimpath -deps -f '{{if .Stale}}{{.ImportPath}}{{end}}' "${targets[@]}" | sed '/^$/d' | sort -u >packages.txt.tmp
   mv packages.txt.tmp packages.txt
 }
 

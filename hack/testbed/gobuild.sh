@@ -2,7 +2,8 @@
 # What build-k8s.sh and build-etcd.sh share (sourced): the Go environment that keeps every Go
 # cache in $KAUDIT_CACHE, and the progress each shows while it downloads and compiles.
 # The caller sets CACHE_ROOT, LOG (Go's output) and, before compiling, writes packages.txt
-# (`go list -deps` of what it builds) in its working folder.
+# (the packages `go list -trimpath -deps` calls Stale: what the build will compile) in its
+# working folder.
 # shellcheck source=../progress.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../progress.sh"
 
