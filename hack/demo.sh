@@ -28,10 +28,6 @@ bash hack/setup.sh --require-bed
 took "setup (make setup)"
 
 say "Test bed: a kubeadm control-plane node (make testbed-up)"
-if [[ -f "${KAUDIT_TESTBED:-/var/lib/kaudit-testbed}/cluster/join.env" ]]; then
-  echo "The bed runs the multi-node cluster the tests left; back to one node first."
-  make -s testbed-down
-fi
 make -s testbed-up >/dev/null  # progress on stderr; the env lines it prints come next
 eval "$(bash hack/testbed/node.sh env)"
 kubectl get nodes -o wide

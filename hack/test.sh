@@ -18,11 +18,7 @@ setup_took=$(($(date +%s) - started))
 
 bed_started=$(date +%s)
 if reason="$(bash hack/testbed/preflight.sh)"; then
-  progress_say "test: the test bed (make testbed-up; reuses a healthy node)"
-  if [[ -f "${KAUDIT_TESTBED:-/var/lib/kaudit-testbed}/cluster/join.env" ]]; then
-    progress_say "test: an earlier run left the three-node bed; back to one node first (the three-node tests make it again, last)"
-    make -s testbed-down
-  fi
+  progress_say "test: the test bed (make testbed-up; reuses a healthy node; the three-node tests make their own, last)"
   make -s testbed-up >/dev/null
 else
   progress_say "test: no test bed on this machine ($reason): integration and end-to-end tests will be skipped"

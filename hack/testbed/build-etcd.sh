@@ -24,7 +24,6 @@ if [[ -x "$OUT/etcd" ]]; then
   exit 0
 fi
 
-
 work="$CACHE_ROOT/etcd/$ETCD_VERSION/module"
 LOG="$CACHE_ROOT/logs/build-etcd-$ETCD_VERSION.log"
 mkdir -p "$work" "$OUT" "$(dirname "$LOG")"

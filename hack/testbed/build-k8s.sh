@@ -44,7 +44,6 @@ if have_all; then
   exit 0
 fi
 
-
 work="$CACHE_ROOT/kubernetes/$K8S_VERSION/module"
 LOG="$CACHE_ROOT/logs/build-k8s-$K8S_VERSION.log"
 mkdir -p "$work" "$OUT" "$(dirname "$LOG")"

@@ -13,8 +13,13 @@ testbed-deps:
 	bash hack/setup.sh
 
 ## Tier 2: a kubeadm-made control-plane node (reuses a healthy one); NODES=3 for three behind HAProxy.
+## NODES=1 on the three-node bed the tests leave takes that down first: one node means one node.
 testbed-up:
 ifeq ($(NODES),1)
+	@if [ -f "$${KAUDIT_TESTBED:-/var/lib/kaudit-testbed}/cluster/join.env" ]; then \
+	  echo "testbed-up: the bed runs the three-node cluster the tests left; back to one node first" >&2; \
+	  $(MAKE) -s testbed-down >&2; \
+	fi
 	bash $(TESTBED_DIR)node.sh up
 else
 	NODES=$(NODES) bash $(TESTBED_DIR)cluster.sh up

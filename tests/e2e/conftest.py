@@ -1,7 +1,7 @@
 """Tier 2 of the test bed: the kubeadm-made node (hack/testbed/node.sh, `make testbed-up`).
 
 `bed` (session scope) uses the running node, or brings it up through the script when it is not
-(CI runs `make testbed-up` before the tests and `make testbed-down` after, always). It never
+(`make test` runs `make testbed-up` before pytest; .ci/run runs `make testbed-down` after). It never
 tears the node down: a developer keeps it between runs, `make testbed-down` removes it.
 
 Tests get a `tests.testbed.BedNode`:
