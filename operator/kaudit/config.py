@@ -4,7 +4,10 @@ The defaults reproduce the manual procedure kaudit replaces (the "enable k8s aud
 the policy at /etc/kubernetes/audit-policy/apiserver-audit-policy.yaml, the five flags
 --audit-log-maxage=30 --audit-log-maxbackup=1 --audit-log-maxsize=100
 --audit-log-path=/var/log/audit/kube-apiserver-audit.log and --audit-policy-file, the audit-logs
-and audit-policy hostPath volumes, and backups under /etc/kubernetes/tmp.
+and audit-policy hostPath volumes. Backups go to /etc/kubernetes/tmp/kaudit, a folder of
+kaudit's own: the guide's /etc/kubernetes/tmp is where kubeadm keeps its upgrade backups and etcd
+snapshots, which the agent has no business being able to read. Where each path may be is
+paths.py's to say.
 
 Parsing never raises anything but ConfigError, whose message names the file, the field and what
 was expected, so that the CLI and the admission webhook can show it as it is.
@@ -12,12 +15,13 @@ was expected, so that the CLI and the admission webhook can show it as it is.
 
 from __future__ import annotations
 
-import posixpath
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from kaudit import paths as path_rules
+from kaudit.paths import host_paths_problem, log_path_problem
 from kaudit.yamltext import YamlTextError, load_single_document
 
 GROUP: Final = "kaudit.io"
@@ -28,11 +32,12 @@ KIND: Final = "AuditConfig"
 # could only contradict each other.
 SINGLETON_NAME: Final = "cluster"
 
-DEFAULT_MANIFEST: Final = "/etc/kubernetes/manifests/kube-apiserver.yaml"
-DEFAULT_POLICY_FILE: Final = "/etc/kubernetes/audit-policy/apiserver-audit-policy.yaml"
-DEFAULT_LOG_DIR: Final = "/var/log/kubernetes/audit"
-DEFAULT_LOG_PATH: Final = "/var/log/audit/kube-apiserver-audit.log"
-DEFAULT_BACKUP_DIR: Final = "/etc/kubernetes/tmp"
+DEFAULT_MANIFEST: Final = path_rules.DEFAULT_MANIFEST
+DEFAULT_POLICY_FILE: Final = path_rules.DEFAULT_POLICY_FILE
+DEFAULT_LOG_DIR: Final = path_rules.DEFAULT_LOG_DIR
+DEFAULT_LOG_PATH: Final = path_rules.DEFAULT_LOG_PATH
+DEFAULT_BACKUP_DIR: Final = path_rules.DEFAULT_BACKUP_DIR
+
 DEFAULT_PRESET: Final = "Recommended"
 CONTROL_PLANE_LABEL: Final = "node-role.kubernetes.io/control-plane"
 
@@ -40,24 +45,6 @@ LOG_FORMATS: Final = ("json", "legacy")
 LOG_MODES: Final = ("blocking", "blocking-strict", "batch")
 AUDIT_VERSIONS: Final = ("audit.k8s.io/v1",)
 
-# Folders kube-apiserver's kubeadm manifest already mounts for other reasons. Mounting the
-# policy or the log folder over one of them would hide certificates from the API server.
-_RESERVED_CONTAINER_DIRS: Final = frozenset(
-    {
-        "/",
-        "/etc",
-        "/etc/kubernetes",
-        "/etc/kubernetes/manifests",
-        "/etc/kubernetes/pki",
-        "/etc/ssl/certs",
-        "/etc/pki",
-        "/etc/ca-certificates",
-        "/usr/share/ca-certificates",
-        "/usr/local/share/ca-certificates",
-        "/var",
-        "/var/log",
-    }
-)
 _DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$")
 _LABEL_KEY = re.compile(
     r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
@@ -235,7 +222,7 @@ def audit_config_spec_from_data(data: object, *, source: str) -> AuditConfigSpec
         "spec",
         {"enabled", "policy", "log", "hostPaths", "nodeSelector", "rollout", "kubeadmConfig"},
     )
-    result = AuditConfigSpec(
+    return AuditConfigSpec(
         enabled=reader.boolean(spec, "enabled", "spec", default=True),
         policy=_policy_spec(reader, spec.get("policy", {})),
         log=_log_spec(reader, spec.get("log", {})),
@@ -244,8 +231,6 @@ def audit_config_spec_from_data(data: object, *, source: str) -> AuditConfigSpec
         rollout=_rollout_spec(reader, spec.get("rollout", {})),
         kubeadm_config=_kubeadm_config_spec(reader, spec.get("kubeadmConfig", {})),
     )
-    _check_paths_fit_together(result, source)
-    return result
 
 
 def _policy_spec(reader: _Reader, data: object) -> PolicySpec:
@@ -329,11 +314,11 @@ def _log_spec(reader: _Reader, data: object) -> LogSpec:
     )
     defaults = LogSpec()
     path = reader.string(log, "path", where, default=defaults.path)
-    reader.absolute_path(path, f"{where}.path")
-    if path.endswith("/"):
-        raise ConfigError(
-            source=reader.source, field=f"{where}.path", reason="must name a file, not a folder"
-        )
+    if path.endswith("/") and path.startswith("/"):
+        raise reader.fail(f"{where}.path", f"must name a file, not a folder, found {path!r}")
+    problem = log_path_problem(path)
+    if problem is not None:
+        raise reader.fail(f"{where}.path", problem)
     batch = reader.mapping(log.get("batch", {}), f"{where}.batch")
     reader.known_keys(
         batch,
@@ -414,13 +399,15 @@ def _host_paths_spec(reader: _Reader, data: object) -> HostPathsSpec:
         log_dir=reader.string(paths, "logDir", where, default=defaults.log_dir),
         backup_dir=reader.string(paths, "backupDir", where, default=defaults.backup_dir),
     )
-    for key, value in (
-        ("manifest", result.manifest),
-        ("policyFile", result.policy_file),
-        ("logDir", result.log_dir),
-        ("backupDir", result.backup_dir),
-    ):
-        reader.absolute_path(value, f"{where}.{key}")
+    problem = host_paths_problem(
+        manifest=result.manifest,
+        policy_file=result.policy_file,
+        log_dir=result.log_dir,
+        backup_dir=result.backup_dir,
+    )
+    if problem is not None:
+        key, reason = problem
+        raise reader.fail(f"{where}.{key}", reason)
     return result
 
 
@@ -469,47 +456,6 @@ def _kubeadm_config_spec(reader: _Reader, data: object) -> KubeadmConfigSpec:
     kubeadm = reader.mapping(data, where)
     reader.known_keys(kubeadm, where, {"record"})
     return KubeadmConfigSpec(record=reader.boolean(kubeadm, "record", where, default=True))
-
-
-def _check_paths_fit_together(spec: AuditConfigSpec, source: str) -> None:
-    """Refuse combinations that would break the API server or the kubelet, before any write."""
-    paths = spec.host_paths
-    manifests_dir = posixpath.dirname(paths.manifest)
-    log_mount = posixpath.dirname(spec.log.path)
-    policy_dir = posixpath.dirname(paths.policy_file)
-    # The kubelet starts every file in its manifests folder: a backup or a policy file there
-    # would be read as a pod.
-    for key, path in (("backupDir", paths.backup_dir), ("policyFile", paths.policy_file)):
-        if _is_within(path, manifests_dir):
-            raise ConfigError(
-                source=source,
-                field=f"spec.hostPaths.{key}",
-                reason=f"{path} is inside the kubelet's manifests folder {manifests_dir}; "
-                "the kubelet would try to run it as a pod",
-            )
-    for key, container_dir, suggestion in (
-        ("spec.log.path", log_mount, posixpath.dirname(DEFAULT_LOG_PATH)),
-        ("spec.hostPaths.policyFile", policy_dir, posixpath.dirname(DEFAULT_POLICY_FILE)),
-    ):
-        if posixpath.normpath(container_dir) in _RESERVED_CONTAINER_DIRS:
-            raise ConfigError(
-                source=source,
-                field=key,
-                reason=f"its folder {container_dir} would be mounted over a folder kube-apiserver "
-                f"already uses; choose a folder of its own, such as {suggestion}",
-            )
-    if posixpath.normpath(log_mount) == posixpath.normpath(policy_dir):
-        raise ConfigError(
-            source=source,
-            field="spec.log.path",
-            reason=f"the log folder {log_mount} is the policy folder; they are mounted "
-            "separately (the policy read-only) and must differ",
-        )
-
-
-def _is_within(path: str, folder: str) -> bool:
-    path, folder = posixpath.normpath(path), posixpath.normpath(folder)
-    return path == folder or path.startswith(folder.rstrip("/") + "/")
 
 
 class _Reader:
@@ -626,12 +572,6 @@ class _Reader:
                 raise self.fail(f"{where}[{index}]", f"must be a mapping, found {_describe(item)}")
             items.append(item)
         return tuple(items)
-
-    def absolute_path(self, path: str, where: str) -> None:
-        if not path.startswith("/") or "\x00" in path:
-            raise self.fail(where, f"must be an absolute path, found {path!r}")
-        if any(part == ".." for part in path.split("/")):
-            raise self.fail(where, f"must not contain '..', found {path!r}")
 
 
 def _describe(value: object) -> str:

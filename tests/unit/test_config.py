@@ -47,7 +47,8 @@ def test_defaults_reproduce_the_seed_procedure() -> None:
     assert spec.host_paths.policy_file == "/etc/kubernetes/audit-policy/apiserver-audit-policy.yaml"
     assert spec.host_paths.log_dir == "/var/log/kubernetes/audit"
     assert spec.host_paths.manifest == "/etc/kubernetes/manifests/kube-apiserver.yaml"
-    assert spec.host_paths.backup_dir == "/etc/kubernetes/tmp"
+    # Not the seed's /etc/kubernetes/tmp: kubeadm keeps its etcd snapshots there.
+    assert spec.host_paths.backup_dir == "/etc/kubernetes/tmp/kaudit"
     assert dict(spec.node_selector) == {"node-role.kubernetes.io/control-plane": ""}
     assert spec.rollout.auto_rollback is True
     assert spec.kubeadm_config.record is True
@@ -185,7 +186,7 @@ def test_a_file_of_another_kind_is_refused() -> None:
         (
             "hostPaths: {backupDir: /etc/kubernetes/manifests/backups}\n",
             "spec.hostPaths.backupDir",
-            "run it as a pod",
+            "would run as a pod",
         ),
         (
             "hostPaths: {policyFile: /etc/kubernetes/manifests/policy.yaml}\n",
@@ -195,10 +196,23 @@ def test_a_file_of_another_kind_is_refused() -> None:
         (
             "hostPaths: {policyFile: /etc/kubernetes/pki/policy.yaml}\n",
             "spec.hostPaths.policyFile",
-            "already uses",
+            "certificates and keys",
         ),
-        ("log: {path: /var/log/audit.log}\n", "spec.log.path", "already uses"),
-        ("log: {path: /etc/kubernetes/audit-policy/audit.log}\n", "spec.log.path", "must differ"),
+        ("log: {path: /var/log/audit.log}\n", "spec.log.path", "/var/log itself"),
+        ("log: {path: /etc/kubernetes/audit-policy/audit.log}\n", "spec.log.path", "not under"),
+        (
+            "log: {path: //etc/kubernetes/pki/audit.log}\n",
+            "spec.log.path",
+            "write it as '/etc/kubernetes/pki/audit.log'",
+        ),
+        (
+            "hostPaths: {policyFile: //etc/kubernetes/manifests/audit-policy.yaml}\n",
+            "spec.hostPaths.policyFile",
+            "without '//'",
+        ),
+        ("hostPaths: {logDir: /}\n", "spec.hostPaths.logDir", "not under /var/log/"),
+        ("hostPaths: {logDir: /etc/kubernetes/pki}\n", "spec.hostPaths.logDir", "not under"),
+        ("hostPaths: {backupDir: /etc/kubernetes/tmp}\n", "spec.hostPaths.backupDir", "kubeadm"),
         (
             "rollout: {healthTimeoutSeconds: 1}\n",
             "spec.rollout.healthTimeoutSeconds",
