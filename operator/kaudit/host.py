@@ -15,25 +15,37 @@ temporary folder in tests), and follows three rules:
 
 A small JSON state file beside the backups records what kaudit replaced (the policy file as it
 was before kaudit first wrote it) and which paths it used, so `disable` and `status` work after
-a restart and without the AuditConfig at hand.
+a restart and without the AuditConfig at hand. The state file and the pending-change file are
+input like any other: whoever can write the backup folder can write them. Their paths are
+checked again with kaudit.paths' rules before kaudit uses one, their size is bounded and every
+field's type checked; anything wrong is a HostError naming the file and the field.
+
+Every read and write goes through kaudit.hostfs: no symlink is followed below the host root,
+temporary files and backups are created exclusively.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
 import posixpath
-import stat
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
+from kaudit import hostfs
+from kaudit import paths as path_rules
 from kaudit.config import DEFAULT_LOG_PATH, HostPathsSpec
 from kaudit.desired import POLICY_FILE_HEADER, DesiredState
+from kaudit.limits import (
+    MAX_MANIFEST_BYTES,
+    MAX_POLICY_BYTES,
+    MAX_STATE_BYTES,
+    InputRefusedError,
+    check_text_size,
+)
 from kaudit.manifest import (
     ManifestError,
     disable_audit,
@@ -43,37 +55,77 @@ from kaudit.manifest import (
 )
 
 STATE_FILE_NAME: Final = "kaudit-state.json"
+PENDING_FILE_NAME: Final = "kaudit-pending-change.json"
 STATE_VERSION: Final = 1
 BACKUP_PREFIX: Final = "kaudit-"
 BACKUPS_KEPT: Final = 10
+_BACKUP_NAME_ATTEMPTS: Final = 100
 _POLICY_MARK: Final = POLICY_FILE_HEADER.split("{", 1)[0]
 
 Clock = Callable[[], datetime]
+# Raised by every host operation; defined with the file primitives, named here for callers.
+HostError = hostfs.HostError
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class HostError(RuntimeError):
-    """A host file operation that did not happen, naming the file and the reason."""
+# The state file's own names for the four host paths (asdict of HostPathsSpec) and the
+# AuditConfig's names the rules use.
+_SPEC_FIELD_NAMES: Final = {
+    "manifest": "manifest",
+    "policyFile": "policy_file",
+    "logDir": "log_dir",
+    "backupDir": "backup_dir",
+}
 
-    def __init__(self, *, path: Path | str, reason: str) -> None:
-        self.path = str(path)
-        self.reason = reason
-        super().__init__(f"{path}: {reason}")
+
+def host_paths_problem(paths: HostPathsSpec, log_file_name: str) -> tuple[str, str] | None:
+    """The first path of a layout kaudit may not use, as (HostPathsSpec field, reason)."""
+    found = path_rules.host_paths_problem(
+        manifest=paths.manifest,
+        policy_file=paths.policy_file,
+        log_dir=paths.log_dir,
+        backup_dir=paths.backup_dir,
+    )
+    if found is not None:
+        return _SPEC_FIELD_NAMES[found[0]], found[1]
+    problem = path_rules.file_name_problem(log_file_name)
+    return ("log_file_name", problem) if problem is not None else None
 
 
 @dataclass(frozen=True, kw_only=True)
 class HostLayout:
-    """The host files kaudit touches, resolved under a host root."""
+    """The host files kaudit touches, resolved under a host root.
+
+    The paths are checked when a layout is made, whatever it is made from: a spec (checked
+    already by config.py), the state file, a test. A layout that exists is one kaudit may use.
+    """
 
     root: Path
     paths: HostPathsSpec
     log_file_name: str = posixpath.basename(DEFAULT_LOG_PATH)
 
+    def __post_init__(self) -> None:
+        found = host_paths_problem(self.paths, self.log_file_name)
+        if found is not None:
+            raise HostError(path=self.root, reason=f"host path {found[0]}: {found[1]}")
+
     def on_host(self, path: str) -> Path:
-        return self.root / path.lstrip("/")
+        return hostfs.on_host(self.root, path)
+
+    @property
+    def log_file_path(self) -> str:
+        return posixpath.join(self.paths.log_dir, self.log_file_name)
+
+    @property
+    def state_file_path(self) -> str:
+        return posixpath.join(self.paths.backup_dir, STATE_FILE_NAME)
+
+    @property
+    def pending_file_path(self) -> str:
+        return posixpath.join(self.paths.backup_dir, PENDING_FILE_NAME)
 
     @property
     def manifest(self) -> Path:
@@ -114,14 +166,15 @@ def layout_for(desired: DesiredState, *, root: Path) -> HostLayout:
 
 
 def layout_from_state(*, root: Path, default_paths: HostPathsSpec | None = None) -> HostLayout:
-    """The layout kaudit last used on this host, or the defaults when it never ran here."""
-    paths = default_paths or HostPathsSpec()
-    probe = HostLayout(root=root, paths=paths)
+    """The layout kaudit last used on this host, or the defaults when it never ran here.
+
+    The recorded paths were checked by _read_state with the same rules as a spec's: a state
+    file that points elsewhere (`/../outside`, the pki folder) is refused, not followed.
+    """
+    probe = HostLayout(root=root, paths=default_paths or HostPathsSpec())
     state = _read_state(probe)
     recorded = state.get("hostPaths")
-    if isinstance(recorded, dict):
-        with contextlib.suppress(TypeError):
-            paths = HostPathsSpec(**{key: str(value) for key, value in recorded.items()})
+    paths = HostPathsSpec(**recorded) if isinstance(recorded, dict) else probe.paths
     log_name = state.get("logFileName")
     return HostLayout(
         root=root,
@@ -154,8 +207,7 @@ def apply_desired_state(
     """
     if not desired.enabled or desired.patch is None or desired.policy_text is None:
         return disable_audit_on_host(layout, clock=clock, checkpoint=checkpoint)
-    _refuse_backups_in_manifests_folder(layout)
-    old_manifest = _read_text(layout.manifest, what="kube-apiserver manifest")
+    old_manifest = read_manifest_text(layout)
     state = _read_state(layout)
     # kaudit turned audit logging on here, yet the manifest has no kaudit annotations: it was
     # rewritten (kubeadm upgrade, from the settings kaudit recorded in kubeadm-config), and the
@@ -165,7 +217,7 @@ def apply_desired_state(
     new_manifest = enable_audit(
         old_manifest, desired.patch, source=str(layout.manifest), adopt=adopt
     )
-    old_policy = _read_optional_text(layout.policy_file)
+    old_policy = read_policy_text(layout)
     # same_pod, not bytes: kaudit's settings where kubeadm put them (after a kubeadm upgrade)
     # are applied; moving them would restart the API server for nothing.
     if same_pod(new_manifest, old_manifest) and old_policy == desired.policy_text:
@@ -189,15 +241,17 @@ def apply_desired_state(
     _write_state(layout, {**state, "pendingBackup": str(manifest_backup)})
     checkpoint("after-backup")
 
-    _make_dirs(layout.log_dir)
-    _make_dirs(layout.policy_file.parent)
+    hostfs.make_folders(layout.root, layout.paths.log_dir)
+    hostfs.make_folders(layout.root, posixpath.dirname(layout.paths.policy_file))
     if old_policy != desired.policy_text:
-        write_file_atomically(layout.policy_file, desired.policy_text, mode=0o600)
+        hostfs.write_atomically(
+            layout.root, layout.paths.policy_file, desired.policy_text, mode=0o600
+        )
     if new_manifest != old_manifest:
         try:
-            write_file_atomically(layout.manifest, new_manifest)
+            write_manifest_atomically(layout, new_manifest)
         except HostError:
-            _restore_optional_text(layout.policy_file, old_policy)
+            _restore_policy_text(layout, old_policy)
             raise
     _record_state(
         layout,
@@ -218,13 +272,12 @@ def disable_audit_on_host(
     layout: HostLayout, *, clock: Clock = utc_now, checkpoint: Checkpoint = _no_checkpoint
 ) -> ApplyResult:
     """Remove what kaudit added to the manifest and put back the policy file as it was."""
-    _refuse_backups_in_manifests_folder(layout)
-    old_manifest = _read_text(layout.manifest, what="kube-apiserver manifest")
+    old_manifest = read_manifest_text(layout)
     # Salvage: turning audit logging off must work on a manifest someone edited since.
     new_manifest = disable_audit(old_manifest, source=str(layout.manifest), salvage=True)
     state = _read_state(layout)
     before = state.get("policyFileBefore")
-    old_policy = _read_optional_text(layout.policy_file)
+    old_policy = read_policy_text(layout)
     restored_policy = _policy_after_disable(old_policy, before)
     if new_manifest == old_manifest and restored_policy == old_policy:
         return ApplyResult(
@@ -240,12 +293,12 @@ def disable_audit_on_host(
         manifest_backup = _write_backup(layout, layout.manifest, old_manifest, stamp)
         checkpoint("after-backup")
         # The manifest goes first: while it still names the policy file, the file must stay.
-        write_file_atomically(layout.manifest, new_manifest)
+        write_manifest_atomically(layout, new_manifest)
     policy_backup = None
     if restored_policy != old_policy:
         if old_policy is not None:
             policy_backup = _write_backup(layout, layout.policy_file, old_policy, stamp)
-        _restore_optional_text(layout.policy_file, restored_policy)
+        _restore_policy_text(layout, restored_policy)
     state.pop("policyFileBefore", None)
     state.pop("pendingBackup", None)
     _write_state(
@@ -277,8 +330,7 @@ class HostSnapshot:
 
 def snapshot_host(layout: HostLayout) -> HostSnapshot:
     return HostSnapshot(
-        manifest_text=_read_text(layout.manifest, what="kube-apiserver manifest"),
-        policy_text=_read_optional_text(layout.policy_file),
+        manifest_text=read_manifest_text(layout), policy_text=read_policy_text(layout)
     )
 
 
@@ -290,17 +342,16 @@ def restore_snapshot(
     The policy goes back first: the restored manifest may name it, and the kubelet may start
     the API server from the restored manifest the moment it is renamed into place.
     """
-    _refuse_backups_in_manifests_folder(layout)
-    failed = _read_optional_text(layout.manifest)
+    failed = _read_optional_manifest(layout)
     failed_backup = None
     if failed is not None and failed != snapshot.manifest_text:
         failed_backup = _write_backup(
             layout, layout.manifest, failed, _timestamp(clock()) + "-failed"
         )
-    if _read_optional_text(layout.policy_file) != snapshot.policy_text:
-        _restore_optional_text(layout.policy_file, snapshot.policy_text)
+    if read_policy_text(layout) != snapshot.policy_text:
+        _restore_policy_text(layout, snapshot.policy_text)
     if failed != snapshot.manifest_text:
-        write_file_atomically(layout.manifest, snapshot.manifest_text)
+        write_manifest_atomically(layout, snapshot.manifest_text)
     try:
         restored_hash = inspect_manifest(
             snapshot.manifest_text, source=str(layout.manifest)
@@ -309,9 +360,6 @@ def restore_snapshot(
         restored_hash = None
     _record_state(layout, config_hash=restored_hash, extra={"restoredAt": clock().isoformat()})
     return str(failed_backup) if failed_backup else None
-
-
-PENDING_FILE_NAME: Final = "kaudit-pending-change.json"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -325,34 +373,35 @@ class PendingChange:
 
 
 def save_pending_change(layout: HostLayout, pending: PendingChange) -> None:
-    _make_dirs(layout.backup_dir, mode=0o700)
+    hostfs.make_folders(layout.root, layout.paths.backup_dir, mode=0o700)
     data = {
         "manifestText": pending.snapshot.manifest_text,
         "policyText": pending.snapshot.policy_text,
         "targetHash": pending.target_hash,
         "writtenAt": pending.written_at,
     }
-    write_file_atomically(layout.backup_dir / PENDING_FILE_NAME, json.dumps(data) + "\n")
+    _write_json(layout, layout.pending_file_path, data, what="pending change")
 
 
 def load_pending_change(layout: HostLayout) -> PendingChange | None:
-    path = layout.backup_dir / PENDING_FILE_NAME
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    path = layout.pending_file_path
+    data = _read_json(layout, path, what="kaudit pending change")
+    if data is None:
         return None
-    except (OSError, ValueError) as error:
-        raise HostError(path=path, reason=f"unreadable pending change: {error}") from None
+    fields_of = _JsonFields(layout.on_host(path), data)
     return PendingChange(
-        snapshot=HostSnapshot(manifest_text=data["manifestText"], policy_text=data["policyText"]),
-        target_hash=data.get("targetHash"),
-        written_at=str(data.get("writtenAt")),
+        snapshot=HostSnapshot(
+            manifest_text=fields_of.text("manifestText", limit=MAX_MANIFEST_BYTES, required=True)
+            or "",
+            policy_text=fields_of.text("policyText", limit=MAX_POLICY_BYTES),
+        ),
+        target_hash=fields_of.text("targetHash", limit=_MAX_NOTE_CHARS),
+        written_at=str(fields_of.text("writtenAt", limit=_MAX_NOTE_CHARS)),
     )
 
 
 def clear_pending_change(layout: HostLayout) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        (layout.backup_dir / PENDING_FILE_NAME).unlink()
+    hostfs.remove_file(layout.root, layout.pending_file_path)
 
 
 def _policy_after_disable(current: str | None, before: object) -> str | None:
@@ -369,61 +418,86 @@ def _policy_after_disable(current: str | None, before: object) -> str | None:
 
 
 def host_status(layout: HostLayout) -> dict[str, Any]:
-    """What is applied on this host, as plain data for `kaudit node status` and the agent."""
+    """What is applied on this host, as plain data for `kaudit node status` and the agent.
+
+    A file kaudit will not read (a symlink, a FIFO, too large, not UTF-8) is reported with
+    the reason, so that status works on exactly the hosts that need looking at.
+    """
     result: dict[str, Any] = {"hostRoot": str(layout.root), "hostPaths": asdict(layout.paths)}
-    manifest_text = _read_optional_text(layout.manifest)
-    if manifest_text is None:
-        result["manifest"] = {"path": str(layout.manifest), "exists": False}
+    manifest_facts: dict[str, Any] = {"path": str(layout.manifest)}
+    try:
+        manifest_text = _read_optional_manifest(layout)
+    except HostError as error:
+        manifest_text = None
+        manifest_facts.update(exists=True, error=str(error))
+    if "error" in manifest_facts:
+        pass
+    elif manifest_text is None:
+        manifest_facts["exists"] = False
     else:
+        manifest_facts["exists"] = True
         try:
             inspected = inspect_manifest(manifest_text, source=str(layout.manifest))
-            result["manifest"] = {
-                "path": str(layout.manifest),
-                "exists": True,
-                "auditEnabled": inspected.managed,
-                "configHash": inspected.config_hash,
-                "auditFlags": dict(inspected.audit_flags),
-                "volumes": list(inspected.volumes),
-            }
+            manifest_facts.update(
+                auditEnabled=inspected.managed,
+                configHash=inspected.config_hash,
+                auditFlags=dict(inspected.audit_flags),
+                volumes=list(inspected.volumes),
+            )
         except ValueError as error:
-            result["manifest"] = {"path": str(layout.manifest), "exists": True, "error": str(error)}
-    policy_text = _read_optional_text(layout.policy_file)
-    result["policyFile"] = {
-        "path": str(layout.policy_file),
-        "exists": policy_text is not None,
-        "sha256": hashlib.sha256(policy_text.encode()).hexdigest() if policy_text else None,
-        "writtenByKaudit": bool(policy_text and policy_text.startswith(_POLICY_MARK)),
-    }
+            manifest_facts["error"] = str(error)
+    result["manifest"] = manifest_facts
+    policy_facts: dict[str, Any] = {"path": str(layout.policy_file)}
+    try:
+        policy_text = read_policy_text(layout)
+        policy_facts.update(
+            exists=policy_text is not None,
+            sha256=hashlib.sha256(policy_text.encode()).hexdigest() if policy_text else None,
+            writtenByKaudit=bool(policy_text and policy_text.startswith(_POLICY_MARK)),
+        )
+    except HostError as error:
+        policy_facts.update(exists=True, sha256=None, writtenByKaudit=False, error=str(error))
+    result["policyFile"] = policy_facts
     state = _read_state(layout)
     result["appliedConfigHash"] = state.get("configHash")
     result["appliedAt"] = state.get("appliedAt")
-    backups = list_backups(layout)
+    backups = _backup_names(layout, layout.manifest.name)
     newest = backups[-1] if backups else None
     result["newestBackup"] = (
-        {"path": str(newest), "time": _mtime(newest)} if newest is not None else None
+        {
+            "path": str(layout.on_host(posixpath.join(layout.paths.backup_dir, newest))),
+            "time": _mtime(layout, posixpath.join(layout.paths.backup_dir, newest)),
+        }
+        if newest is not None
+        else None
     )
     result["backupCount"] = len(backups)
-    result["auditLog"] = _file_facts(layout.log_file)
+    result["auditLog"] = _file_facts(layout, layout.log_file_path)
     manifest_hash = result["manifest"].get("configHash")
     result["inSync"] = manifest_hash is not None and manifest_hash == state.get("configHash")
     return result
 
 
-def _file_facts(path: Path) -> dict[str, Any]:
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        return {"path": str(path), "exists": False, "sizeBytes": 0, "lastWrite": None}
+def _file_facts(layout: HostLayout, path: str) -> dict[str, Any]:
+    info = hostfs.file_facts(layout.root, path)
+    if info is None:
+        return {
+            "path": str(layout.on_host(path)),
+            "exists": False,
+            "sizeBytes": 0,
+            "lastWrite": None,
+        }
     return {
-        "path": str(path),
+        "path": str(layout.on_host(path)),
         "exists": True,
         "sizeBytes": info.st_size,
         "lastWrite": datetime.fromtimestamp(info.st_mtime, UTC).isoformat(),
     }
 
 
-def _mtime(path: Path) -> str:
-    return datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat()
+def _mtime(layout: HostLayout, path: str) -> str | None:
+    info = hostfs.file_facts(layout.root, path)
+    return datetime.fromtimestamp(info.st_mtime, UTC).isoformat() if info else None
 
 
 # --- backups -----------------------------------------------------------------------------
@@ -431,44 +505,36 @@ def _mtime(path: Path) -> str:
 
 def list_backups(layout: HostLayout) -> list[Path]:
     """kaudit's manifest backups on this host, oldest first."""
-    prefix = f"{BACKUP_PREFIX}{layout.manifest.name}."
-    try:
-        names = [p for p in layout.backup_dir.iterdir() if p.name.startswith(prefix)]
-    except FileNotFoundError:
-        return []
-    return sorted(names, key=lambda p: p.name)
+    return [layout.backup_dir / name for name in _backup_names(layout, layout.manifest.name)]
+
+
+def _backup_names(layout: HostLayout, original_name: str) -> list[str]:
+    prefix = f"{BACKUP_PREFIX}{original_name}."
+    names = hostfs.list_names(layout.root, layout.paths.backup_dir)
+    return sorted(name for name in names if name.startswith(prefix))
 
 
 def prune_backups(layout: HostLayout, *, keep: int = BACKUPS_KEPT) -> None:
-    for name in (layout.manifest.name, layout.policy_file.name):
-        prefix = f"{BACKUP_PREFIX}{name}."
-        try:
-            ours = sorted(p for p in layout.backup_dir.iterdir() if p.name.startswith(prefix))
-        except FileNotFoundError:
-            return
-        for old in ours[:-keep]:
-            with contextlib.suppress(FileNotFoundError):
-                old.unlink()
+    for original_name in (layout.manifest.name, layout.policy_file.name):
+        for old in _backup_names(layout, original_name)[:-keep]:
+            hostfs.remove_file(layout.root, posixpath.join(layout.paths.backup_dir, old))
 
 
 def _write_backup(layout: HostLayout, original: Path, text: str, stamp: str) -> Path:
-    _make_dirs(layout.backup_dir, mode=0o700)
-    backup = layout.backup_dir / f"{BACKUP_PREFIX}{original.name}.{stamp}"
-    write_file_atomically(backup, text, mode=0o600)
-    return backup
-
-
-def _refuse_backups_in_manifests_folder(layout: HostLayout) -> None:
-    # Resolved, so that a symlinked backup folder cannot smuggle a backup into the manifests
-    # folder, where the kubelet would start it as a second API server.
-    manifests = layout.manifest.parent.resolve()
-    backups = layout.backup_dir.resolve()
-    if backups == manifests or manifests in backups.parents:
-        raise HostError(
-            path=layout.backup_dir,
-            reason=f"backup folder is inside the kubelet's manifests folder {manifests}; "
-            "a backup there would run as a second API server",
-        )
+    hostfs.make_folders(layout.root, layout.paths.backup_dir, mode=0o700)
+    name = f"{BACKUP_PREFIX}{original.name}.{stamp}"
+    # A backup is never written over, even one of kaudit's own from the same microsecond (a
+    # clock set back): the next free name sorts after it.
+    for attempt in range(_BACKUP_NAME_ATTEMPTS):
+        path = posixpath.join(layout.paths.backup_dir, name + (f"-{attempt}" if attempt else ""))
+        try:
+            hostfs.create_file(layout.root, path, text, mode=0o600)
+        except hostfs.HostFileExistsError:
+            if attempt == _BACKUP_NAME_ATTEMPTS - 1:
+                raise
+            continue
+        return layout.on_host(path)
+    raise AssertionError("unreachable")
 
 
 def _timestamp(moment: datetime) -> str:
@@ -477,17 +543,123 @@ def _timestamp(moment: datetime) -> str:
 
 # --- state -------------------------------------------------------------------------------
 
+# Free-text notes in the state files (hashes, times, backup names): far longer than any real one.
+_MAX_NOTE_CHARS: Final = 4096
+
+
+class _JsonFields:
+    """Typed access to a state file's fields, refusing a wrong one with the file and field."""
+
+    def __init__(self, path: Path, data: Mapping[str, Any]) -> None:
+        self.path = path
+        self.data = data
+
+    def fail(self, key: str, reason: str) -> HostError:
+        return HostError(path=self.path, reason=f"field {key}: {reason}")
+
+    def text(self, key: str, *, limit: int, required: bool = False) -> str | None:
+        value = self.data.get(key)
+        if value is None:
+            if required:
+                raise self.fail(key, "is missing")
+            return None
+        if not isinstance(value, str):
+            raise self.fail(key, f"must be a string, found {_json_type(value)}")
+        try:
+            check_text_size(value, limit=limit, source=str(self.path), what=f"field {key}")
+        except InputRefusedError as error:
+            raise self.fail(key, error.reason) from None
+        return value
+
+
+def _json_type(value: object) -> str:
+    return {dict: "an object", list: "a list", bool: "true/false", int: "a number"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _read_json(layout: HostLayout, path: str, *, what: str) -> dict[str, Any] | None:
+    """A JSON object from one of kaudit's own files, or None when there is none."""
+    shown = layout.on_host(path)
+    text = hostfs.read_text(layout.root, path, limit=MAX_STATE_BYTES, what=what)
+    if text is None:
+        return None
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise HostError(path=shown, reason=f"unreadable {what}: nested too deeply") from None
+    except ValueError as error:
+        raise HostError(path=shown, reason=f"unreadable {what}: {error}") from None
+    if not isinstance(data, dict):
+        raise HostError(
+            path=shown, reason=f"unreadable {what}: must be a JSON object, found {_json_type(data)}"
+        )
+    return data
+
 
 def _read_state(layout: HostLayout) -> dict[str, Any]:
-    try:
-        data = json.loads(layout.state_file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    data = _read_json(layout, layout.state_file_path, what="kaudit state")
+    if data is None:
         return {}
-    except (OSError, ValueError) as error:
-        raise HostError(
-            path=layout.state_file, reason=f"unreadable kaudit state: {error}"
-        ) from None
-    return data if isinstance(data, dict) else {}
+    _check_state(layout.on_host(layout.state_file_path), data)
+    return data
+
+
+def _check_state(path: Path, state: Mapping[str, Any]) -> None:
+    """Every field kaudit acts on, by type; the paths by kaudit.paths' rules."""
+    checked = _JsonFields(path, state)
+    version = state.get("version")
+    if version is not None and (type(version) is not int or version != STATE_VERSION):
+        raise checked.fail(
+            "version", f"kaudit reads state version {STATE_VERSION}, found {version!r}"
+        )
+    for key in (
+        "configHash",
+        "appliedAt",
+        "disabledAt",
+        "restoredAt",
+        # Backup names, recorded for people: kaudit never opens a path it reads from here.
+        "pendingBackup",
+        "lastManifestBackup",
+    ):
+        checked.text(key, limit=_MAX_NOTE_CHARS)
+    before = state.get("policyFileBefore")
+    if before is not None:
+        if not isinstance(before, dict):
+            raise checked.fail("policyFileBefore", f"must be an object, found {_json_type(before)}")
+        if not isinstance(before.get("existed"), bool):
+            raise checked.fail("policyFileBefore.existed", "must be true or false")
+        _JsonFields(path, before).text("text", limit=MAX_POLICY_BYTES)
+    recorded = state.get("hostPaths")
+    log_name = checked.text("logFileName", limit=_MAX_NOTE_CHARS)
+    if recorded is None:
+        return
+    if not isinstance(recorded, dict):
+        raise checked.fail("hostPaths", f"must be an object, found {_json_type(recorded)}")
+    names = {item.name for item in fields(HostPathsSpec)}
+    if set(recorded) != names:
+        raise checked.fail("hostPaths", f"must have exactly the fields {', '.join(sorted(names))}")
+    for key, value in recorded.items():
+        if not isinstance(value, str):
+            raise checked.fail(f"hostPaths.{key}", f"must be a string, found {_json_type(value)}")
+    found = host_paths_problem(
+        HostPathsSpec(**recorded),
+        log_name if log_name is not None else posixpath.basename(DEFAULT_LOG_PATH),
+    )
+    if found is not None:
+        key = "logFileName" if found[0] == "log_file_name" else f"hostPaths.{found[0]}"
+        raise checked.fail(key, found[1])
+
+
+def _write_json(layout: HostLayout, path: str, data: Mapping[str, Any], *, what: str) -> None:
+    # Not ASCII-escaped: a policy's non-ASCII text keeps its size, so what kaudit writes stays
+    # within what it will read back.
+    text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    try:
+        check_text_size(text, limit=MAX_STATE_BYTES, source=str(layout.on_host(path)), what=what)
+    except InputRefusedError as error:
+        raise HostError(path=error.source, reason=error.reason) from None
+    hostfs.write_atomically(layout.root, path, text, mode=0o600)
 
 
 def _write_state(layout: HostLayout, state: dict[str, Any]) -> None:
@@ -497,10 +669,8 @@ def _write_state(layout: HostLayout, state: dict[str, Any]) -> None:
         "hostPaths": asdict(layout.paths),
         "logFileName": layout.log_file_name,
     }
-    _make_dirs(layout.backup_dir, mode=0o700)
-    write_file_atomically(
-        layout.state_file, json.dumps(state, indent=2, sort_keys=True) + "\n", mode=0o600
-    )
+    hostfs.make_folders(layout.root, layout.paths.backup_dir, mode=0o700)
+    _write_json(layout, layout.state_file_path, state, what="kaudit state")
 
 
 def _record_state(layout: HostLayout, *, config_hash: str | None, extra: dict[str, Any]) -> None:
@@ -512,92 +682,45 @@ def _record_state(layout: HostLayout, *, config_hash: str | None, extra: dict[st
 # --- files -------------------------------------------------------------------------------
 
 
-def write_file_atomically(path: Path, text: str, *, mode: int | None = None) -> None:
-    """Replace path with text so that a reader sees the old or the new file, never a part.
-
-    The temporary name starts with a dot: the kubelet ignores such files in its manifests
-    folder. An existing file keeps its permission bits and owner.
-    """
-    temporary = path.with_name(f".{path.name}.kaudit-tmp")
-    data = text.encode("utf-8")
-    try:
-        existing = path.stat()
-    except FileNotFoundError:
-        existing = None
-    except OSError as error:
-        raise HostError(path=path, reason=error.strerror or str(error)) from None
-    file_mode = (
-        stat.S_IMODE(existing.st_mode) if existing else (mode if mode is not None else 0o600)
-    )
-    try:
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, file_mode)
-        try:
-            os.fchmod(fd, file_mode)
-            if existing is not None:
-                os.fchown(fd, existing.st_uid, existing.st_gid)
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temporary, path)
-        _fsync_dir(path.parent)
-    except OSError as error:
-        with contextlib.suppress(OSError):
-            if temporary.is_file():
-                temporary.unlink()
-        raise HostError(path=path, reason=error.strerror or str(error)) from None
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _make_dirs(folder: Path, *, mode: int = 0o755) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True, mode=mode)
-    except OSError as error:
-        raise HostError(path=folder, reason=error.strerror or str(error)) from None
-    if not folder.is_dir():
-        raise HostError(path=folder, reason="exists but is not a folder")
-
-
-def _read_text(path: Path, *, what: str) -> str:
-    text = _read_optional_text(path)
+def read_manifest_text(layout: HostLayout) -> str:
+    """The kube-apiserver manifest's text, byte-exact; a HostError when kaudit cannot use it."""
+    text = _read_optional_manifest(layout)
     if text is None:
-        raise HostError(path=path, reason=f"{what} not found")
+        raise HostError(path=layout.manifest, reason="kube-apiserver manifest not found")
     return text
 
 
-def _read_optional_text(path: Path) -> str | None:
-    try:
-        # newline="" keeps CRLF files byte-exact through a patch.
-        with path.open(encoding="utf-8", newline="") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
-    except UnicodeDecodeError:
-        raise HostError(path=path, reason="not UTF-8 text") from None
-    except OSError as error:
-        raise HostError(path=path, reason=error.strerror or str(error)) from None
+def _read_optional_manifest(layout: HostLayout) -> str | None:
+    return hostfs.read_text(
+        layout.root, layout.paths.manifest, limit=MAX_MANIFEST_BYTES, what="kube-apiserver manifest"
+    )
 
 
-def _restore_optional_text(path: Path, text: str | None) -> None:
+def read_policy_text(layout: HostLayout) -> str | None:
+    """The audit policy file's text, or None when there is none."""
+    return hostfs.read_text(
+        layout.root, layout.paths.policy_file, limit=MAX_POLICY_BYTES, what="audit policy file"
+    )
+
+
+def write_manifest_atomically(layout: HostLayout, text: str) -> None:
+    hostfs.write_atomically(layout.root, layout.paths.manifest, text)
+
+
+def write_file_atomically(path: Path, text: str, *, mode: int | None = None) -> None:
+    """Replace one file by its full path (its folder is trusted as it is given).
+
+    Kept for callers that hold a Path only; under a host root, use write_manifest_atomically,
+    which also refuses symlinks along the way.
+    """
+    hostfs.write_atomically(path.parent, "/" + path.name, text, mode=mode)
+
+
+def _restore_policy_text(layout: HostLayout, text: str | None) -> None:
     if text is None:
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            pass
-        except OSError as error:
-            raise HostError(path=path, reason=error.strerror or str(error)) from None
+        hostfs.remove_file(layout.root, layout.paths.policy_file)
     else:
-        write_file_atomically(path, text, mode=0o600)
+        hostfs.write_atomically(layout.root, layout.paths.policy_file, text, mode=0o600)
 
 
 def _is_managed(manifest_text: str, path: Path) -> bool:

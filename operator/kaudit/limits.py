@@ -39,38 +39,49 @@ class InputRefusedError(ValueError):
         super().__init__(f"{source}: {reason}")
 
 
-def read_limited_text(path: Path, *, limit: int, what: str) -> str | None:
+def read_limited_text(
+    path: Path | str,
+    *,
+    limit: int,
+    what: str,
+    dir_fd: int | None = None,
+    source: str | None = None,
+) -> str | None:
     """The text of a regular file, or None if it does not exist.
 
     Refused with InputRefusedError (naming the file): a symlink as the last part of the path, a
     FIFO, a device, a folder, a file over `limit` bytes, text that is not UTF-8. Other OS
     errors (permissions, I/O) are raised as OSError for the caller to name.
+
+    With dir_fd, path is a name in that open folder (the host layer walks to it without
+    following symlinks) and source is what messages call the file.
     """
+    shown = source if source is not None else str(path)
     # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever.
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
     try:
-        fd = os.open(path, flags)
+        fd = os.open(path, flags, dir_fd=dir_fd)
     except FileNotFoundError:
         return None
     except OSError as error:
         if error.errno == errno.ELOOP:
             raise InputRefusedError(
-                source=str(path), reason=f"the {what} is a symlink; kaudit reads only plain files"
+                source=shown, reason=f"the {what} is a symlink; kaudit reads only plain files"
             ) from None
         if error.errno == errno.EISDIR:
-            raise InputRefusedError(source=str(path), reason=f"the {what} is a folder") from None
+            raise InputRefusedError(source=shown, reason=f"the {what} is a folder") from None
         raise
     try:
         facts = os.fstat(fd)
         if stat.S_ISDIR(facts.st_mode):
-            raise InputRefusedError(source=str(path), reason=f"the {what} is a folder")
+            raise InputRefusedError(source=shown, reason=f"the {what} is a folder")
         if not stat.S_ISREG(facts.st_mode):
             raise InputRefusedError(
-                source=str(path),
+                source=shown,
                 reason=f"the {what} is not a regular file (a FIFO, socket or device)",
             )
         if facts.st_size > limit:
-            raise InputRefusedError(source=str(path), reason=too_large(what, facts.st_size, limit))
+            raise InputRefusedError(source=shown, reason=too_large(what, facts.st_size, limit))
         chunks: list[bytes] = []
         size = 0
         while size <= limit:
@@ -83,8 +94,8 @@ def read_limited_text(path: Path, *, limit: int, what: str) -> str | None:
         os.close(fd)
     if size > limit:
         # The file grew while it was read.
-        raise InputRefusedError(source=str(path), reason=too_large(what, size, limit))
-    return decode_utf8(b"".join(chunks), source=str(path), what=what)
+        raise InputRefusedError(source=shown, reason=too_large(what, size, limit))
+    return decode_utf8(b"".join(chunks), source=shown, what=what)
 
 
 def decode_utf8(data: bytes, *, source: str, what: str) -> str:

@@ -149,10 +149,10 @@ def test_disable_puts_back_a_policy_file_that_was_there_before_kaudit(host: Host
 def test_disable_works_after_a_restart_from_the_recorded_state_alone(tmp_path: Path) -> None:
     custom = AuditConfigSpec(
         host_paths=HostPathsSpec(
-            manifest="/srv/manifests/kube-apiserver.yaml",
-            policy_file="/srv/audit/policy.yaml",
-            log_dir="/srv/audit-logs",
-            backup_dir="/srv/backups",
+            manifest="/etc/kubernetes/manifests/apiserver.yaml",
+            policy_file="/etc/kubernetes/audit/policy.yaml",
+            log_dir="/var/log/audit-logs",
+            backup_dir="/etc/kubernetes/kaudit-backups",
         ),
         log=LogSpec(path="/var/log/k8s-audit/audit.log"),
     )
@@ -163,7 +163,7 @@ def test_disable_works_after_a_restart_from_the_recorded_state_alone(tmp_path: P
     apply_desired_state(layout, state)
     # A new process knows only the host root: the paths come from kaudit's state file.
     recovered = layout_from_state(
-        root=tmp_path, default_paths=HostPathsSpec(backup_dir="/srv/backups")
+        root=tmp_path, default_paths=HostPathsSpec(backup_dir="/etc/kubernetes/kaudit-backups")
     )
     assert recovered.paths == custom.host_paths
     assert recovered.log_file_name == "audit.log"
@@ -237,7 +237,8 @@ def test_a_backup_folder_linked_into_the_manifests_folder_is_refused(tmp_path: P
     layout.manifest.write_text(KUBEADM_MANIFEST)
     layout.backup_dir.parent.mkdir(parents=True, exist_ok=True)
     layout.backup_dir.symlink_to(layout.manifest.parent)
-    with pytest.raises(HostError, match="second API server"):
+    # No symlink below the host root is followed, wherever it points.
+    with pytest.raises(HostError, match="is a symlink; kaudit follows no symlink"):
         apply_desired_state(layout, desired())
     assert os.listdir(layout.manifest.parent) == ["kube-apiserver.yaml"]
 
