@@ -399,16 +399,28 @@ def _host_paths_spec(reader: _Reader, data: object) -> HostPathsSpec:
         log_dir=reader.string(paths, "logDir", where, default=defaults.log_dir),
         backup_dir=reader.string(paths, "backupDir", where, default=defaults.backup_dir),
     )
-    problem = host_paths_problem(
-        manifest=result.manifest,
-        policy_file=result.policy_file,
-        log_dir=result.log_dir,
-        backup_dir=result.backup_dir,
-    )
-    if problem is not None:
-        key, reason = problem
-        raise reader.fail(f"{where}.{key}", reason)
+    _check_host_paths(result, source=reader.source)
     return result
+
+
+def check_spec_paths(spec: AuditConfigSpec, *, source: str) -> None:
+    """The path rules (kaudit.paths) for a spec however it was made, parsed or built in code."""
+    problem = log_path_problem(spec.log.path)
+    if problem is not None:
+        raise ConfigError(source=source, field="spec.log.path", reason=problem)
+    _check_host_paths(spec.host_paths, source=source)
+
+
+def _check_host_paths(paths: HostPathsSpec, *, source: str) -> None:
+    found = host_paths_problem(
+        manifest=paths.manifest,
+        policy_file=paths.policy_file,
+        log_dir=paths.log_dir,
+        backup_dir=paths.backup_dir,
+    )
+    if found is not None:
+        key, reason = found
+        raise ConfigError(source=source, field=f"spec.hostPaths.{key}", reason=reason)
 
 
 def _node_selector(reader: _Reader, data: object) -> Mapping[str, str]:

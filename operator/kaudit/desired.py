@@ -22,6 +22,7 @@ from kaudit.config import (
     HostPathsSpec,
     LogSpec,
     PolicySpec,
+    check_spec_paths,
 )
 from kaudit.manifest import AuditPatch, AuditVolume
 from kaudit.policy import (
@@ -211,7 +212,12 @@ def config_hash(
 def desired_state(
     spec: AuditConfigSpec, *, source: str, config_map_text: str | None = None
 ) -> DesiredState:
-    """Everything a host needs for this spec; raises ConfigError or PolicyError before any I/O."""
+    """Everything a host needs for this spec; raises ConfigError or PolicyError before any I/O.
+
+    The paths are checked here too: a spec built in code (a test, a caller's replace()) never
+    went through the parser, and these paths become hostPath volumes of kube-apiserver.
+    """
+    check_spec_paths(spec, source=source)
     log_file_name = posixpath.basename(spec.log.path)
     if not spec.enabled:
         return DesiredState(enabled=False, host_paths=spec.host_paths, log_file_name=log_file_name)

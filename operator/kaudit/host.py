@@ -207,6 +207,7 @@ def apply_desired_state(
     """
     if not desired.enabled or desired.patch is None or desired.policy_text is None:
         return disable_audit_on_host(layout, clock=clock, checkpoint=checkpoint)
+    _check_folders(layout)
     old_manifest = read_manifest_text(layout)
     state = _read_state(layout)
     # kaudit turned audit logging on here, yet the manifest has no kaudit annotations: it was
@@ -272,6 +273,7 @@ def disable_audit_on_host(
     layout: HostLayout, *, clock: Clock = utc_now, checkpoint: Checkpoint = _no_checkpoint
 ) -> ApplyResult:
     """Remove what kaudit added to the manifest and put back the policy file as it was."""
+    _check_folders(layout)
     old_manifest = read_manifest_text(layout)
     # Salvage: turning audit logging off must work on a manifest someone edited since.
     new_manifest = disable_audit(old_manifest, source=str(layout.manifest), salvage=True)
@@ -342,6 +344,7 @@ def restore_snapshot(
     The policy goes back first: the restored manifest may name it, and the kubelet may start
     the API server from the restored manifest the moment it is renamed into place.
     """
+    _check_folders(layout)
     failed = _read_optional_manifest(layout)
     failed_backup = None
     if failed is not None and failed != snapshot.manifest_text:
@@ -714,6 +717,17 @@ def write_file_atomically(path: Path, text: str, *, mode: int | None = None) -> 
     which also refuses symlinks along the way.
     """
     hostfs.write_atomically(path.parent, "/" + path.name, text, mode=mode)
+
+
+def _check_folders(layout: HostLayout) -> None:
+    """Every folder a change may write in, checked before the first write of the change."""
+    for folder in (
+        posixpath.dirname(layout.paths.manifest),
+        posixpath.dirname(layout.paths.policy_file),
+        layout.paths.log_dir,
+        layout.paths.backup_dir,
+    ):
+        hostfs.check_folder(layout.root, folder)
 
 
 def _restore_policy_text(layout: HostLayout, text: str | None) -> None:

@@ -143,6 +143,13 @@ def make_folders(root: Path, folder: str, *, mode: int = 0o755) -> None:
         pass
 
 
+def check_folder(root: Path, folder: str) -> None:
+    """Refuse a symlink or a non-folder on the way to folder, as far as it exists: lets a caller
+    find a bad path before its first write rather than half way through."""
+    with _folder(root, folder):
+        pass
+
+
 def read_text(root: Path, path: str, *, limit: int, what: str) -> str | None:
     """The text of a plain file, or None when it (or a folder on the way) does not exist."""
     folder, name = _split(path)

@@ -9,6 +9,7 @@ from kaudit.config import (
     BatchSpec,
     ConfigError,
     ConfigMapKeyRef,
+    HostPathsSpec,
     LogSpec,
     PolicySpec,
 )
@@ -138,3 +139,21 @@ def test_omit_stages_override_applies_to_a_preset_and_is_validated() -> None:
     assert tuple(policy.omit_stages) == ("RequestReceived",)
     with pytest.raises(PolicyError):
         resolve_policy(PolicySpec(preset="Metadata", omit_stages=("Whenever",)), source="test")
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        (AuditConfigSpec(host_paths=HostPathsSpec(log_dir="/")), "spec.hostPaths.logDir"),
+        (AuditConfigSpec(log=LogSpec(path="//etc/kubernetes/pki/a.log")), "spec.log.path"),
+        (
+            AuditConfigSpec(host_paths=HostPathsSpec(backup_dir="/etc/kubernetes/tmp")),
+            "spec.hostPaths.backupDir",
+        ),
+    ],
+)
+def test_a_spec_built_in_code_gets_the_same_path_rules(spec: AuditConfigSpec, field: str) -> None:
+    # Not only parsed specs: these paths become kube-apiserver's hostPath volumes.
+    with pytest.raises(ConfigError) as caught:
+        desired_state(spec, source="test")
+    assert caught.value.field == field

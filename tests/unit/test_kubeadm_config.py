@@ -276,7 +276,7 @@ def test_a_different_patch_replaces_the_recorded_one(name: str) -> None:
     recorded = record_audit_settings(ORIGINALS[name], DEFAULT)
     changed_spec = AuditConfigSpec(
         log=LogSpec(path="/var/log/k8s-audit/audit.log", max_age=7, max_size=None, format="json"),
-        host_paths=HostPathsSpec(log_dir="/srv/audit"),
+        host_paths=HostPathsSpec(log_dir="/var/log/k8s-audit"),
     )
     patch = make_patch(changed_spec)
     again = record_audit_settings(recorded, patch)
@@ -291,7 +291,7 @@ def test_a_different_patch_replaces_the_recorded_one(name: str) -> None:
     assert len(names) == len(set(names))
     logs = next(v for v in volumes_of(again) if v["name"] == "audit-logs")
     assert logs == {
-        "hostPath": "/srv/audit",
+        "hostPath": "/var/log/k8s-audit",
         "mountPath": "/var/log/k8s-audit",
         "name": "audit-logs",
         "pathType": "DirectoryOrCreate",
