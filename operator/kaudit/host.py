@@ -475,7 +475,10 @@ def host_status(layout: HostLayout) -> dict[str, Any]:
         else None
     )
     result["backupCount"] = len(backups)
-    result["auditLog"] = _file_facts(layout, layout.log_file_path)
+    try:
+        result["auditLog"] = _file_facts(layout, layout.log_file_path)
+    except HostError as error:
+        result["auditLog"] = {"path": str(layout.log_file), "exists": False, "error": str(error)}
     manifest_hash = result["manifest"].get("configHash")
     result["inSync"] = manifest_hash is not None and manifest_hash == state.get("configHash")
     return result

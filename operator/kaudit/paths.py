@@ -64,6 +64,20 @@ _FOREIGN_LOG_DIRS: Final = ("/var/log/pods", "/var/log/containers", "/var/log/jo
 # in a terminal or a YAML file.
 _HIDDEN_CATEGORIES: Final = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 _SHOWN_CHARS: Final = 120
+# Folders under /etc/kubernetes that are not kaudit's, with what lives there.
+_MANIFESTS: Final = (
+    MANIFESTS_DIR,
+    "the kubelet's manifests folder: the kubelet would run a file there as a pod",
+)
+_PKI: Final = (
+    PKI_DIR,
+    "kube-apiserver's pki folder, where the cluster's certificates and keys live",
+)
+_KUBEADM_TMP: Final = (
+    KUBEADM_TMP_DIR,
+    "kubeadm's tmp folder, where its upgrade backups and etcd snapshots (every Secret) and "
+    "kaudit's backups live",
+)
 
 
 def shown(path: str) -> str:
@@ -166,18 +180,7 @@ def kube_apiserver_file_problem(path: str) -> str | None:
     )
     if not is_below(folder, ETC_KUBERNETES):
         return f"{shown(path)} is not in a folder under {ETC_KUBERNETES}/: {allowed}"
-    for forbidden, why in (
-        (MANIFESTS_DIR, "the kubelet's manifests folder: the kubelet would try to run it as a pod"),
-        (PKI_DIR, "kube-apiserver's pki folder: the cluster's certificates and keys live there"),
-        (
-            KUBEADM_TMP_DIR,
-            "kubeadm's tmp folder: its upgrade backups and etcd snapshots (every Secret) and "
-            "kaudit's backups live there",
-        ),
-    ):
-        if is_within(path, forbidden):
-            return f"{shown(path)} is inside {why}; {allowed}"
-    return None
+    return _inside_one_of(path, (_MANIFESTS, _PKI, _KUBEADM_TMP), allowed=allowed)
 
 
 def log_dir_problem(path: str) -> str | None:
@@ -233,11 +236,12 @@ def backup_dir_problem(path: str) -> str | None:
             f"{shown(path)} is kubeadm's own tmp folder, where it keeps its upgrade backups and "
             f"etcd snapshots (every Secret of the cluster); {allowed}"
         )
-    for forbidden, why in (
-        (MANIFESTS_DIR, "the kubelet's manifests folder: a backup there would run as a pod"),
-        (PKI_DIR, "kube-apiserver's pki folder, where the cluster's keys live"),
-    ):
-        if is_within(path, forbidden):
+    return _inside_one_of(path, (_MANIFESTS, _PKI), allowed=allowed)
+
+
+def _inside_one_of(path: str, places: tuple[tuple[str, str], ...], *, allowed: str) -> str | None:
+    for folder, why in places:
+        if is_within(path, folder):
             return f"{shown(path)} is inside {why}; {allowed}"
     return None
 

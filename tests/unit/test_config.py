@@ -186,7 +186,7 @@ def test_a_file_of_another_kind_is_refused() -> None:
         (
             "hostPaths: {backupDir: /etc/kubernetes/manifests/backups}\n",
             "spec.hostPaths.backupDir",
-            "would run as a pod",
+            "run a file there as a pod",
         ),
         (
             "hostPaths: {policyFile: /etc/kubernetes/manifests/policy.yaml}\n",

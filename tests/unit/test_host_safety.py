@@ -3,6 +3,7 @@ link, trust a forged state file. After every refusal the host's files are as the
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
@@ -408,3 +409,36 @@ def test_a_deeply_nested_pending_change_is_a_host_error(host: HostLayout) -> Non
     (host.backup_dir / "kaudit-pending-change.json").write_text("{" + '"a":{' * 100_000)
     with pytest.raises(HostError, match="unreadable kaudit pending change"):
         load_pending_change(host)
+
+
+def test_status_reports_a_symlinked_log_folder_instead_of_failing(host: HostLayout) -> None:
+    host.log_dir.parent.mkdir(parents=True)
+    host.log_dir.symlink_to(host.root / "etc/kubernetes/pki")
+    status = host_status(host)
+    assert "is a symlink" in status["auditLog"]["error"]
+
+
+# --- a full disk -------------------------------------------------------------------------
+
+
+def test_a_full_disk_during_the_manifest_write_changes_nothing_and_leaves_no_temporary(
+    host: HostLayout, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    host.policy_file.parent.mkdir(parents=True)
+    host.policy_file.write_text("# previous policy\n")
+    real_write = os.write
+
+    def write(fd: int, data: bytes | memoryview) -> int:
+        # Only the manifest's bytes hit the full disk; the policy and backups fit.
+        if b"--audit-policy-file=" in bytes(data) and b"kind: Pod" in bytes(data):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(fd, data)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "write", write)
+        with pytest.raises(HostError, match="No space left on device"):
+            apply_desired_state(host, desired(), clock=fixed_clock)
+    assert host.manifest.read_text() == KUBEADM_MANIFEST
+    assert host.policy_file.read_text() == "# previous policy\n"
+    assert os.listdir(host.manifest.parent) == ["kube-apiserver.yaml"]
+    assert sorted(os.listdir(host.policy_file.parent)) == [host.policy_file.name]
