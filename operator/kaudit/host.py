@@ -553,6 +553,12 @@ def _timestamp(moment: datetime) -> str:
 _MAX_NOTE_CHARS: Final = 4096
 
 
+_FORGED_HINT: Final = (
+    " (kaudit never writes such a value: someone else changed this file; compare it with the "
+    "host, then correct the field or move the file away)"
+)
+
+
 class _JsonFields:
     """Typed access to a state file's fields, refusing a wrong one with the file and field."""
 
@@ -607,7 +613,10 @@ def _read_state(layout: HostLayout) -> dict[str, Any]:
     data = _read_json(layout, layout.state_file_path, what="kaudit state")
     if data is None:
         return {}
-    _check_state(layout.on_host(layout.state_file_path), data)
+    try:
+        _check_state(layout.on_host(layout.state_file_path), data)
+    except HostError as error:
+        raise HostError(path=error.path, reason=error.reason + _FORGED_HINT) from None
     return data
 
 
