@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import posixpath
+import stat
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
@@ -345,7 +346,7 @@ def restore_snapshot(
     the API server from the restored manifest the moment it is renamed into place.
     """
     _check_folders(layout)
-    failed = _read_optional_manifest(layout)
+    failed = read_optional_manifest_text(layout)
     failed_backup = None
     if failed is not None and failed != snapshot.manifest_text:
         failed_backup = _write_backup(
@@ -429,7 +430,7 @@ def host_status(layout: HostLayout) -> dict[str, Any]:
     result: dict[str, Any] = {"hostRoot": str(layout.root), "hostPaths": asdict(layout.paths)}
     manifest_facts: dict[str, Any] = {"path": str(layout.manifest)}
     try:
-        manifest_text = _read_optional_manifest(layout)
+        manifest_text = read_optional_manifest_text(layout)
     except HostError as error:
         manifest_text = None
         manifest_facts.update(exists=True, error=str(error))
@@ -482,6 +483,18 @@ def host_status(layout: HostLayout) -> dict[str, Any]:
     manifest_hash = result["manifest"].get("configHash")
     result["inSync"] = manifest_hash is not None and manifest_hash == state.get("configHash")
     return result
+
+
+def audit_log_facts(layout: HostLayout) -> tuple[int | None, float | None]:
+    """Size and mtime of the audit log, for the health gate; (None, None) when there is no
+    plain file reached without a symlink: a link to a file that grows must not pass for it."""
+    try:
+        info = hostfs.file_facts(layout.root, layout.log_file_path)
+    except HostError:
+        return None, None
+    if info is None or not stat.S_ISREG(info.st_mode):
+        return None, None
+    return info.st_size, info.st_mtime
 
 
 def _file_facts(layout: HostLayout, path: str) -> dict[str, Any]:
@@ -699,13 +712,14 @@ def _record_state(layout: HostLayout, *, config_hash: str | None, extra: dict[st
 
 def read_manifest_text(layout: HostLayout) -> str:
     """The kube-apiserver manifest's text, byte-exact; a HostError when kaudit cannot use it."""
-    text = _read_optional_manifest(layout)
+    text = read_optional_manifest_text(layout)
     if text is None:
         raise HostError(path=layout.manifest, reason="kube-apiserver manifest not found")
     return text
 
 
-def _read_optional_manifest(layout: HostLayout) -> str | None:
+def read_optional_manifest_text(layout: HostLayout) -> str | None:
+    """The manifest's text, or None when there is none; refused as read_manifest_text."""
     return hostfs.read_text(
         layout.root, layout.paths.manifest, limit=MAX_MANIFEST_BYTES, what="kube-apiserver manifest"
     )

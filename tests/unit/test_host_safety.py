@@ -21,6 +21,7 @@ from kaudit.host import (
     HostSnapshot,
     PendingChange,
     apply_desired_state,
+    audit_log_facts,
     disable_audit_on_host,
     host_status,
     layout_for,
@@ -442,3 +443,16 @@ def test_a_full_disk_during_the_manifest_write_changes_nothing_and_leaves_no_tem
     assert host.policy_file.read_text() == "# previous policy\n"
     assert os.listdir(host.manifest.parent) == ["kube-apiserver.yaml"]
     assert sorted(os.listdir(host.policy_file.parent)) == [host.policy_file.name]
+
+
+def test_the_health_gate_sees_no_audit_log_through_a_symlink(host: HostLayout) -> None:
+    apply_desired_state(host, desired())
+    growing = host.root / "var/log/syslog"
+    growing.write_text("grows all the time\n")
+    host.log_file.symlink_to(growing)
+    assert audit_log_facts(host) == (None, None)
+    host.log_file.unlink()
+    host.log_file.write_text('{"kind":"Event"}\n')
+    size, mtime = audit_log_facts(host)
+    assert size == len('{"kind":"Event"}\n')
+    assert mtime is not None
