@@ -15,6 +15,7 @@ was expected, so that the CLI and the admission webhook can show it as it is.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +50,16 @@ _DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$")
 _LABEL_KEY = re.compile(
     r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
 )
+_LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+# Kubernetes' label rules (apimachinery validation): a name of at most 63 characters, a prefix
+# that is a DNS subdomain of at most 253.
+_LABEL_NAME_CHARS: Final = 63
+_LABEL_PREFIX_CHARS: Final = 253
+# kube-apiserver reads its --audit-log-* numbers as Go int and float32 flags: a value past
+# these would stop it at start. int32's range is far above any real setting.
+_MAX_WHOLE_NUMBER: Final = 2**31 - 1
+_MAX_FLOAT32: Final = 3.4028234663852886e38
+_SHOWN_KEY_CHARS: Final = 80
 
 
 class ConfigError(ValueError):
@@ -194,7 +205,7 @@ def audit_config_from_object(document: object, *, source: str) -> AuditConfig:
             source=source,
             field="apiVersion/kind",
             reason=f"expected apiVersion {API_VERSION} and kind {KIND}, "
-            f"found {api_version!r} and {kind!r}",
+            f"found {_quoted(api_version)} and {_quoted(kind)}",
         )
     metadata = reader.mapping(root.get("metadata", {}), "metadata")
     name = metadata.get("name")
@@ -203,7 +214,7 @@ def audit_config_from_object(document: object, *, source: str) -> AuditConfig:
             source=source,
             field="metadata.name",
             reason=f"must be {SINGLETON_NAME!r}: a cluster has one audit configuration, "
-            f"found {name!r}",
+            f"found {_quoted(name)}",
         )
     generation = metadata.get("generation")
     spec = audit_config_spec_from_data(root.get("spec", {}), source=source)
@@ -315,7 +326,7 @@ def _log_spec(reader: _Reader, data: object) -> LogSpec:
     defaults = LogSpec()
     path = reader.string(log, "path", where, default=defaults.path)
     if path.endswith("/") and path.startswith("/"):
-        raise reader.fail(f"{where}.path", f"must name a file, not a folder, found {path!r}")
+        raise reader.fail(f"{where}.path", f"must name a file, not a folder, found {_quoted(path)}")
     problem = log_path_problem(path)
     if problem is not None:
         raise reader.fail(f"{where}.path", problem)
@@ -332,7 +343,7 @@ def _log_spec(reader: _Reader, data: object) -> LogSpec:
         raise ConfigError(
             source=reader.source,
             field=f"{where}.batch.maxWait",
-            reason=f"must be a Go duration such as 30s or 1m30s, found {max_wait!r}",
+            reason=f"must be a Go duration such as 30s or 1m30s, found {_quoted(max_wait)}",
         )
     result = LogSpec(
         path=path,
@@ -429,17 +440,24 @@ def _node_selector(reader: _Reader, data: object) -> Mapping[str, str]:
     selector = reader.mapping(data, "spec.nodeSelector")
     result: dict[str, str] = {}
     for key, value in selector.items():
-        if not isinstance(key, str) or not _LABEL_KEY.match(key):
+        if not isinstance(key, str) or not _is_label_key(key):
             raise ConfigError(
                 source=reader.source,
                 field="spec.nodeSelector",
-                reason=f"{key!r} is not a valid label key",
+                reason=f"{_quoted(key)} is not a valid label key",
             )
         if not isinstance(value, str | None):
             raise ConfigError(
                 source=reader.source,
                 field=f"spec.nodeSelector.{key}",
-                reason=f"must be a string, found {value!r}",
+                reason=f"must be a string, found {_describe(value)}",
+            )
+        if value and (len(value) > _LABEL_NAME_CHARS or not _LABEL_VALUE.match(value)):
+            raise ConfigError(
+                source=reader.source,
+                field=f"spec.nodeSelector.{key}",
+                reason=f"{_quoted(value)} is not a valid label value (at most "
+                f"{_LABEL_NAME_CHARS} letters, digits, '-', '_' or '.', alphanumeric at each end)",
             )
         result[key] = value or ""
     return result
@@ -487,7 +505,7 @@ class _Reader:
         return value
 
     def known_keys(self, value: Mapping[str, Any], where: str, known: set[str]) -> None:
-        unknown = sorted(str(key) for key in value if key not in known)
+        unknown = sorted(str(key)[:_SHOWN_KEY_CHARS] for key in value if key not in known)
         if unknown:
             raise self.fail(
                 f"{where}.{unknown[0]}" if where else unknown[0],
@@ -519,7 +537,7 @@ class _Reader:
         if found is not None and found not in allowed:
             raise self.fail(
                 f"{where}.{key}",
-                f"unsupported value {found!r}: supported values: {', '.join(allowed)}",
+                f"unsupported value {_quoted(found)}: supported values: {', '.join(allowed)}",
             )
         return found
 
@@ -552,7 +570,11 @@ class _Reader:
         if isinstance(found, bool) or not isinstance(found, int):
             raise self.fail(f"{where}.{key}", f"must be a whole number, found {_describe(found)}")
         if found < minimum:
-            raise self.fail(f"{where}.{key}", f"must be at least {minimum}, found {found}")
+            raise self.fail(f"{where}.{key}", f"must be at least {minimum}, found {_quoted(found)}")
+        if found > _MAX_WHOLE_NUMBER:
+            raise self.fail(
+                f"{where}.{key}", f"must be at most {_MAX_WHOLE_NUMBER}, found {_quoted(found)}"
+            )
         return found
 
     def optional_float(self, value: Mapping[str, Any], key: str, where: str) -> float | None:
@@ -561,9 +583,17 @@ class _Reader:
             return None
         if isinstance(found, bool) or not isinstance(found, int | float):
             raise self.fail(f"{where}.{key}", f"must be a number, found {_describe(found)}")
-        if found <= 0:
-            raise self.fail(f"{where}.{key}", f"must be greater than 0, found {found}")
-        return float(found)
+        if isinstance(found, int) and found > _MAX_WHOLE_NUMBER:
+            raise self.fail(
+                f"{where}.{key}", f"must be at most {_MAX_WHOLE_NUMBER}, found {_quoted(found)}"
+            )
+        number = float(found)
+        # NaN passes every comparison below but one: refused first.
+        if not math.isfinite(number) or number > _MAX_FLOAT32:
+            raise self.fail(f"{where}.{key}", f"must be a finite number, found {_quoted(found)}")
+        if number <= 0:
+            raise self.fail(f"{where}.{key}", f"must be greater than 0, found {_quoted(found)}")
+        return number
 
     def string_list(self, value: object, where: str) -> tuple[str, ...]:
         if not isinstance(value, Sequence) or isinstance(value, str):
@@ -590,7 +620,27 @@ def _describe(value: object) -> str:
     if isinstance(value, Mapping):
         return "a mapping"
     if isinstance(value, str):
-        return f"the string {value!r}"
+        return f"the string {_quoted(value)}"
     if isinstance(value, Sequence):
         return "a list"
-    return repr(value)
+    return _quoted(value)
+
+
+def _quoted(value: object) -> str:
+    """A value the user wrote, for a message: long text cut short, a huge number by its size."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        # str() of an int past 4300 digits raises; its size is what matters here anyway.
+        return f"a number of about {int(value.bit_length() * math.log10(2))} digits"
+    if isinstance(value, str):
+        return path_rules.shown(value)
+    text = repr(value)
+    return text if len(text) <= _SHOWN_KEY_CHARS else text[:_SHOWN_KEY_CHARS] + "..."
+
+
+def _is_label_key(key: str) -> bool:
+    prefix, _, name = key.rpartition("/")
+    return (
+        len(name) <= _LABEL_NAME_CHARS
+        and len(prefix) <= _LABEL_PREFIX_CHARS
+        and _LABEL_KEY.match(key) is not None
+    )

@@ -25,6 +25,7 @@ from kaudit.config import (
     check_spec_paths,
 )
 from kaudit.manifest import AuditPatch, AuditVolume
+from kaudit.paths import shown
 from kaudit.policy import (
     Policy,
     compose_policy,
@@ -98,7 +99,7 @@ def resolve_policy(spec: PolicySpec, *, source: str, config_map_text: str | None
             raise ConfigError(
                 source=source,
                 field="spec.policy.preset",
-                reason=f"unknown preset {name!r}: known presets: {', '.join(preset_names())}",
+                reason=f"unknown preset {shown(name)}: known presets: {', '.join(preset_names())}",
             )
         base = _with_overrides(preset_policy(name), spec)
     custom = rules_from_data(

@@ -81,7 +81,7 @@ _KUBEADM_TMP: Final = (
 
 
 def shown(path: str) -> str:
-    """The path quoted for a message, cut short when it is long."""
+    """A path (or any text the user wrote) quoted for a message, cut short when it is long."""
     if len(path) > _SHOWN_CHARS:
         return repr(path[:_SHOWN_CHARS]) + f"... ({len(path)} characters)"
     return repr(path)

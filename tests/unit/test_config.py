@@ -16,6 +16,7 @@ from kaudit.config import (
     audit_config_spec_from_data,
     load_audit_config_text,
 )
+from kaudit.desired import desired_state
 
 CRD = Path(__file__).resolve().parents[2] / "crds" / "auditconfig.yaml"
 
@@ -235,6 +236,14 @@ def test_a_file_of_another_kind_is_refused() -> None:
             "10485760 is less than maxEventSize",
         ),
         ("log: {batch: {throttleQPS: 0}}\n", "spec.log.batch.throttleQPS", "greater than 0"),
+        # kube-apiserver's flags are Go ints and float32s: past them it would not start.
+        (f"log: {{maxAge: {'9' * 4000}}}\n", "spec.log.maxAge", "at most 2147483647, found a"),
+        ("log: {maxSize: 2147483648}\n", "spec.log.maxSize", "at most 2147483647"),
+        ("log: {batch: {throttleQPS: .nan}}\n", "spec.log.batch.throttleQPS", "finite"),
+        ("log: {batch: {throttleQPS: .inf}}\n", "spec.log.batch.throttleQPS", "finite"),
+        ("log: {batch: {throttleQPS: 1.0e+39}}\n", "spec.log.batch.throttleQPS", "finite"),
+        ("nodeSelector: {role: 'not a value!'}\n", "spec.nodeSelector.role", "label value"),
+        (f"nodeSelector: {{{'k' * 64}: ''}}\n", "spec.nodeSelector", "not a valid label key"),
     ],
 )
 def test_a_wrong_field_is_named_with_the_reason(spec: str, field: str, reason: str) -> None:
@@ -255,3 +264,19 @@ def test_a_wrong_field_is_named_with_the_reason(spec: str, field: str, reason: s
 )
 def test_text_that_is_not_one_auditconfig_document_is_refused(text: str, reason: str) -> None:
     assert reason in str(load_error(text))
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        f"policy: {{preset: {'P' * 100_000}}}\n",
+        f"{'x' * 100_000}: 1\n",
+        f"log: {{format: {'y' * 100_000}}}\n",
+        f"log: {{path: /var/log/a/{'b' * 100_000}}}\n",
+        f"nodeSelector: {{{'k' * 100_000}: ''}}\n",
+    ],
+)
+def test_a_huge_value_is_not_echoed_whole(spec: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        desired_state(load_audit_config_text(config_with_spec(spec), source="a").spec, source="a")
+    assert len(str(caught.value)) < 600
