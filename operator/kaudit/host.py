@@ -26,11 +26,12 @@ temporary files and backups are created exclusively.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import posixpath
 import stat
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,6 +49,7 @@ from kaudit.limits import (
     check_text_size,
 )
 from kaudit.manifest import (
+    AuditPatch,
     ManifestError,
     disable_audit,
     enable_audit,
@@ -208,7 +210,26 @@ def apply_desired_state(
     """
     if not desired.enabled or desired.patch is None or desired.policy_text is None:
         return disable_audit_on_host(layout, clock=clock, checkpoint=checkpoint)
-    _check_folders(layout)
+    with _folders_taken_back_on_failure(layout):
+        return _enable(
+            layout,
+            desired,
+            patch=desired.patch,
+            policy_text=desired.policy_text,
+            clock=clock,
+            checkpoint=checkpoint,
+        )
+
+
+def _enable(
+    layout: HostLayout,
+    desired: DesiredState,
+    *,
+    patch: AuditPatch,
+    policy_text: str,
+    clock: Clock,
+    checkpoint: Checkpoint,
+) -> ApplyResult:
     old_manifest = read_manifest_text(layout)
     state = _read_state(layout)
     # kaudit turned audit logging on here, yet the manifest has no kaudit annotations: it was
@@ -216,13 +237,11 @@ def apply_desired_state(
     # audit settings in it are kaudit's, not something to put back on disable.
     adopt = bool(state.get("configHash")) and not _is_managed(old_manifest, layout.manifest)
     # Computed before any write: a manifest kaudit cannot patch changes nothing on the host.
-    new_manifest = enable_audit(
-        old_manifest, desired.patch, source=str(layout.manifest), adopt=adopt
-    )
+    new_manifest = enable_audit(old_manifest, patch, source=str(layout.manifest), adopt=adopt)
     old_policy = read_policy_text(layout)
     # same_pod, not bytes: kaudit's settings where kubeadm put them (after a kubeadm upgrade)
     # are applied; moving them would restart the API server for nothing.
-    if same_pod(new_manifest, old_manifest) and old_policy == desired.policy_text:
+    if same_pod(new_manifest, old_manifest) and old_policy == policy_text:
         _record_state(layout, config_hash=desired.config_hash, extra={})
         return ApplyResult(
             changed=False,
@@ -235,7 +254,7 @@ def apply_desired_state(
     stamp = _timestamp(clock())
     manifest_backup = _write_backup(layout, layout.manifest, old_manifest, stamp)
     policy_backup = None
-    if old_policy is not None and old_policy != desired.policy_text:
+    if old_policy is not None and old_policy != policy_text:
         policy_backup = _write_backup(layout, layout.policy_file, old_policy, stamp)
     if "policyFileBefore" not in state:
         # First write by kaudit: remember what was there, so disable puts it back.
@@ -245,10 +264,8 @@ def apply_desired_state(
 
     hostfs.make_folders(layout.root, layout.paths.log_dir)
     hostfs.make_folders(layout.root, posixpath.dirname(layout.paths.policy_file))
-    if old_policy != desired.policy_text:
-        hostfs.write_atomically(
-            layout.root, layout.paths.policy_file, desired.policy_text, mode=0o600
-        )
+    if old_policy != policy_text:
+        hostfs.write_atomically(layout.root, layout.paths.policy_file, policy_text, mode=0o600)
     if new_manifest != old_manifest:
         try:
             write_manifest_atomically(layout, new_manifest)
@@ -274,7 +291,11 @@ def disable_audit_on_host(
     layout: HostLayout, *, clock: Clock = utc_now, checkpoint: Checkpoint = _no_checkpoint
 ) -> ApplyResult:
     """Remove what kaudit added to the manifest and put back the policy file as it was."""
-    _check_folders(layout)
+    with _folders_taken_back_on_failure(layout):
+        return _disable(layout, clock=clock, checkpoint=checkpoint)
+
+
+def _disable(layout: HostLayout, *, clock: Clock, checkpoint: Checkpoint) -> ApplyResult:
     old_manifest = read_manifest_text(layout)
     # Salvage: turning audit logging off must work on a manifest someone edited since.
     new_manifest = disable_audit(old_manifest, source=str(layout.manifest), salvage=True)
@@ -345,7 +366,11 @@ def restore_snapshot(
     The policy goes back first: the restored manifest may name it, and the kubelet may start
     the API server from the restored manifest the moment it is renamed into place.
     """
-    _check_folders(layout)
+    with _folders_taken_back_on_failure(layout):
+        return _restore(layout, snapshot, clock=clock)
+
+
+def _restore(layout: HostLayout, snapshot: HostSnapshot, *, clock: Clock) -> str | None:
     failed = read_optional_manifest_text(layout)
     failed_backup = None
     if failed is not None and failed != snapshot.manifest_text:
@@ -745,15 +770,26 @@ def write_file_atomically(path: Path, text: str, *, mode: int | None = None) -> 
     hostfs.write_atomically(path.parent, "/" + path.name, text, mode=mode)
 
 
-def _check_folders(layout: HostLayout) -> None:
-    """Every folder a change may write in, checked before the first write of the change."""
-    for folder in (
-        posixpath.dirname(layout.paths.manifest),
-        posixpath.dirname(layout.paths.policy_file),
-        layout.paths.log_dir,
-        layout.paths.backup_dir,
-    ):
-        hostfs.check_folder(layout.root, folder)
+@contextlib.contextmanager
+def _folders_taken_back_on_failure(layout: HostLayout) -> Iterator[None]:
+    """Every folder a change may write in is checked before its first write (no symlink on the
+    way), and the ones the change made are taken away again if it fails while they are empty:
+    a refused change leaves the host as it was."""
+    made = [
+        missing
+        for folder in (
+            posixpath.dirname(layout.paths.manifest),
+            posixpath.dirname(layout.paths.policy_file),
+            layout.paths.log_dir,
+            layout.paths.backup_dir,
+        )
+        for missing in hostfs.missing_folders(layout.root, folder)
+    ]
+    try:
+        yield
+    except HostError:
+        hostfs.remove_empty_folders(layout.root, made)
+        raise
 
 
 def _restore_policy_text(layout: HostLayout, text: str | None) -> None:

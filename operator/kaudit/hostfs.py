@@ -96,35 +96,41 @@ def _refuse_component(parent_fd: int, name: str, shown: Path, error: OSError) ->
 
 def _open_folder(root: Path, folder: str, *, create_mode: int | None) -> int | None:
     """An fd for `folder` under root, or None when a part is missing and create_mode is None."""
+    return _walk(root, folder, create_mode=create_mode)[0]
+
+
+def _walk(root: Path, folder: str, *, create_mode: int | None) -> tuple[int | None, str]:
+    """(fd of folder or None, the longest part of it that exists), one component at a time."""
     fd = _open_root(root)
     walked = "/"
     try:
         for name in _parts(folder):
-            walked = walked.rstrip("/") + "/" + name
+            step = walked.rstrip("/") + "/" + name
             try:
                 next_fd = os.open(name, _FOLDER_FLAGS, dir_fd=fd)
             except FileNotFoundError:
                 if create_mode is None:
                     os.close(fd)
-                    return None
+                    return None, walked
                 try:
                     os.mkdir(name, create_mode, dir_fd=fd)
                 except FileExistsError:
                     pass  # made meanwhile by someone else: opened (and checked) below
                 except OSError as error:
-                    raise HostError(path=on_host(root, walked), reason=_reason(error)) from None
+                    raise HostError(path=on_host(root, step), reason=_reason(error)) from None
                 try:
                     next_fd = os.open(name, _FOLDER_FLAGS, dir_fd=fd)
                 except OSError as error:
-                    raise _refuse_component(fd, name, on_host(root, walked), error) from None
+                    raise _refuse_component(fd, name, on_host(root, step), error) from None
             except OSError as error:
-                raise _refuse_component(fd, name, on_host(root, walked), error) from None
+                raise _refuse_component(fd, name, on_host(root, step), error) from None
             os.close(fd)
             fd = next_fd
+            walked = step
     except BaseException:
         os.close(fd)
         raise
-    return fd
+    return fd, walked
 
 
 @contextlib.contextmanager
@@ -143,11 +149,29 @@ def make_folders(root: Path, folder: str, *, mode: int = 0o755) -> None:
         pass
 
 
-def check_folder(root: Path, folder: str) -> None:
-    """Refuse a symlink or a non-folder on the way to folder, as far as it exists: lets a caller
-    find a bad path before its first write rather than half way through."""
-    with _folder(root, folder):
-        pass
+def missing_folders(root: Path, folder: str) -> list[str]:
+    """The folders on the way to `folder` that do not exist yet, outermost first; a symlink or
+    a non-folder on the part that exists is refused. Lets a caller find a bad path before its
+    first write, and take away only what it made when a change fails."""
+    fd, existing = _walk(root, folder, create_mode=None)
+    if fd is not None:
+        os.close(fd)
+        return []
+    missing = _parts(folder)[len(_parts(existing)) :]
+    return [
+        "/" + "/".join(_parts(existing) + missing[: index + 1]) for index in range(len(missing))
+    ]
+
+
+def remove_empty_folders(root: Path, folders: list[str]) -> None:
+    """rmdir each folder that is still empty, innermost first; the others stay as they are."""
+    for folder in sorted(set(folders), key=lambda path: -len(_parts(path))):
+        parent, name = _split(folder)
+        with _folder(root, parent) as fd:
+            if fd is None:
+                continue
+            with contextlib.suppress(OSError):
+                os.rmdir(name, dir_fd=fd)
 
 
 def read_text(root: Path, path: str, *, limit: int, what: str) -> str | None:

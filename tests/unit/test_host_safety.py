@@ -456,3 +456,19 @@ def test_the_health_gate_sees_no_audit_log_through_a_symlink(host: HostLayout) -
     size, mtime = audit_log_facts(host)
     assert size == len('{"kind":"Event"}\n')
     assert mtime is not None
+
+
+def test_a_full_disk_at_the_first_write_leaves_no_new_folder_behind(
+    host: HostLayout, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def write(fd: int, data: bytes | memoryview) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "write", write)
+        refused_and_unchanged(
+            lambda: apply_desired_state(host, desired(), clock=fixed_clock),
+            top=tmp_path,
+            match="No space left on device",
+        )
+    assert not (host.root / "etc/kubernetes/tmp").exists()
