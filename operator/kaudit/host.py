@@ -8,10 +8,12 @@ temporary folder in tests), and follows three rules:
   temporary file in the same folder, fsynced, and renamed over the old one (rename is atomic
   within one file system).
 * Every change to a host file is backed up first, outside the manifests folder (a backup there
-  would become a second API server). Backups are pruned to the newest ten of kaudit's own; other
-  tools' files in the backup folder (kubeadm keeps its upgrade backups there) are left alone.
+  would become a second API server), in a folder of kaudit's own (/etc/kubernetes/tmp/kaudit,
+  not kubeadm's /etc/kubernetes/tmp with its etcd snapshots). Backups are pruned to the newest
+  ten of kaudit's own; any other file in the backup folder is left alone.
 * Nothing is lost on failure: the new manifest and policy are computed and validated before the
-  first write, and a failed manifest write puts the previous policy file back.
+  first write, a failed manifest write puts the previous policy file back, and a change that
+  fails takes away the empty folders it made.
 
 A small JSON state file beside the backups records what kaudit replaced (the policy file as it
 was before kaudit first wrote it) and which paths it used, so `disable` and `status` work after
