@@ -113,3 +113,22 @@ def describe(size: int) -> str:
     if size % KIB == 0:
         return f"{size // KIB} KiB"
     return f"{size} bytes"
+
+
+# YAML shape limits, for every YAML kaudit reads. Real inputs are far inside them: the corpus
+# policies and kube-apiserver manifests nest at most 6 levels and have at most 397 and 431
+# nodes. kube-apiserver's own decoder (go-yaml v2 in
+# sigs.k8s.io/yaml) stops at 10000 levels, a depth Python's recursion cannot reach, and at
+# "excessive aliasing" (see kaudit.yamltext); kaudit's limits are lower and named in the error.
+MAX_YAML_DEPTH: Final = 64
+# Nodes after alias expansion: each costs a Python object and a field path, and the pure-Python
+# parser needs about 20 microseconds per event, so this also bounds the parse time.
+MAX_YAML_NODES: Final = 30_000
+# The longest scalar in a policy: names, groups, URLs. A policy scalar longer than this is not
+# a name any API server request carries.
+MAX_POLICY_SCALAR_BYTES: Final = 16 * KIB
+# A policy with more rules than this is not written by hand or by any generator seen in the
+# corpus (the largest has 17 rules); kube-apiserver tries the rules in order on every request,
+# and lint compares them with each other. 1,000 rules of up to 30 nodes each (the corpus ones
+# have about 20) fit in MAX_YAML_NODES.
+MAX_POLICY_RULES: Final = 1_000
