@@ -13,17 +13,7 @@ from kaudit.policy import (
 )
 from kaudit.policy.yamldoc import resolve_plain
 from kaudit.yamltext import YamlLimitError, YamlTextError, load_single_document
-
-HEAD = "apiVersion: audit.k8s.io/v1\nkind: Policy\n"
-
-
-def laughs(levels: int, width: int = 9) -> str:
-    """The classic alias bomb: each level refers `width` times to the one before."""
-    lines = ['a0: &a0 ["lol"]']
-    for level in range(1, levels + 1):
-        refs = ", ".join([f"*a{level - 1}"] * width)
-        lines.append(f"a{level}: &a{level} [{refs}]")
-    return "\n".join(lines) + "\n"
+from tests.unit.policy_bombs import HEAD, laughs
 
 
 def policy_rules(count: int) -> str:

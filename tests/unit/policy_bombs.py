@@ -1,0 +1,32 @@
+"""Bad policy texts the webhook, the agent and the parsers must all refuse with a clear reason."""
+
+from __future__ import annotations
+
+HEAD = "apiVersion: audit.k8s.io/v1\nkind: Policy\n"
+
+
+def laughs(levels: int, width: int = 9) -> str:
+    """The classic alias bomb: each level refers `width` times to the one before."""
+    lines = ['a0: &a0 ["lol"]']
+    for level in range(1, levels + 1):
+        refs = ", ".join([f"*a{level - 1}"] * width)
+        lines.append(f"a{level}: &a{level} [{refs}]")
+    return "\n".join(lines) + "\n"
+
+
+BOMB = HEAD + "rules: [{level: Metadata}]\n" + laughs(9)
+
+# (test id, policy text, what the error must say)
+BAD_POLICIES = [
+    ("alias bomb", BOMB, "excessive aliasing"),
+    ("recursive alias", HEAD + "rules: &r\n- level: Metadata\n  users: *r\n", "contains itself"),
+    ("deep nesting", HEAD + "rules: " + "[" * 3000 + "]" * 3000, "nesting deeper"),
+    (
+        "5000-digit number",
+        HEAD + "rules:\n- level: Metadata\n  omitManagedFields: " + "1" * 5000 + "\n",
+        "omitManagedFields",
+    ),
+    ("over the size limit", "#" * (1024 * 1024 + 1), "over kaudit's limit of 1048576 bytes"),
+    ("not a mapping", "- just\n- a list\n", "not a Policy mapping"),
+    ("not YAML", "rules: [\n", "not valid YAML"),
+]
