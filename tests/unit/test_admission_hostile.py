@@ -50,7 +50,10 @@ HOSTILE_SPECS = [
     ("a huge user name", {"policy": {"rules": [{"level": "None", "users": ["u" * 100_000]}]}}),
     ("rules that are not a list", {"policy": {"rules": {"level": "None"}}}),
     ("a spec that is a list", []),
-    ("deeply nested custom rules", {"policy": {"preset": "Minimal", "customRules": [[[[[[]]]]]]}}),
+    (
+        "deeply nested custom rules",
+        {"policy": {"preset": "Recommended", "customRules": [[[[[[]]]]]]}},
+    ),
 ]
 
 
