@@ -124,6 +124,8 @@ MAX_YAML_DEPTH: Final = 64
 # Nodes after alias expansion: each costs a Python object and a field path, and the pure-Python
 # parser needs about 20 microseconds per event, so this also bounds the parse time.
 MAX_YAML_NODES: Final = 30_000
+# All scalars of a document together, once aliases are expanded (characters).
+MAX_YAML_EXPANDED_BYTES: Final = 1 * MIB
 # The longest scalar in a policy: names, groups, URLs. A policy scalar longer than this is not
 # a name any API server request carries.
 MAX_POLICY_SCALAR_BYTES: Final = 16 * KIB

@@ -24,7 +24,7 @@ from ruamel.yaml.composer import Composer
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from kaudit.limits import MAX_YAML_DEPTH, MAX_YAML_NODES
+from kaudit.limits import MAX_YAML_DEPTH, MAX_YAML_EXPANDED_BYTES, MAX_YAML_NODES
 
 # go-yaml v2 decode.go's alias heuristic (CVE-2019-11253), reproduced number for number.
 _ALIAS_RATIO_RANGE_LOW = 400_000
@@ -43,6 +43,9 @@ class YamlLimitError(YamlTextError):
 class YamlLimits:
     max_depth: int = MAX_YAML_DEPTH
     max_nodes: int = MAX_YAML_NODES
+    # The characters of all scalars once aliases are expanded: one long value aliased many
+    # times is a small text that renders (or is walked) as a huge one.
+    max_expanded_bytes: int = MAX_YAML_EXPANDED_BYTES
     # None: no limit of its own (the text's size limit bounds it).
     max_scalar_bytes: int | None = None
 
@@ -96,6 +99,7 @@ def check_expansion(root: Node, limits: YamlLimits) -> None:
     """
     decode_count = 0
     alias_count = 0
+    expanded = 0
     visited: set[int] = set()
     on_path: set[int] = set()
     # (node, inside an alias, leaving): a stack instead of recursion.
@@ -131,6 +135,13 @@ def check_expansion(root: Node, limits: YamlLimits) -> None:
                 f"more than kaudit's limit of {limits.max_nodes} YAML values once aliases are "
                 "expanded"
             )
+        if isinstance(node, ScalarNode):
+            expanded += len(str(node.value))
+            if expanded > limits.max_expanded_bytes:
+                raise YamlLimitError(
+                    f"values longer than kaudit's limit of {limits.max_expanded_bytes} "
+                    "characters in all once aliases are expanded"
+                )
         if isinstance(node, MappingNode | SequenceNode):
             on_path.add(key)
             stack.append((node, aliased, True))

@@ -29,4 +29,22 @@ BAD_POLICIES = [
     ("over the size limit", "#" * (1024 * 1024 + 1), "over kaudit's limit of 1048576 bytes"),
     ("not a mapping", "- just\n- a list\n", "not a Policy mapping"),
     ("not YAML", "rules: [\n", "not valid YAML"),
+    (
+        "one long value aliased many times",
+        HEAD
+        + 'x: &a "'
+        + "u" * 16_000
+        + '"\nrules:\n'
+        + "- level: Metadata\n  users: [*a, *a, *a, *a, *a, *a, *a, *a]\n" * 100,
+        "once aliases are expanded",
+    ),
 ]
+
+# Within every parse limit, but escaping makes the written policy 1.5 times as long: \x01 (4
+# characters) is one character, which kaudit writes as \u0001 (6).
+RENDERS_TOO_LARGE = (
+    HEAD
+    + "rules:\n- level: Metadata\n  users: ["
+    + ", ".join('"' + "\\x01" * 4000 + '"' for _ in range(60))
+    + "]\n"
+)

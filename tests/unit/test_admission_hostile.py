@@ -8,7 +8,7 @@ import pytest
 
 from kaudit.controller.admission import review_audit_config
 from kaudit.limits import MAX_POLICY_RULES
-from tests.unit.policy_bombs import BAD_POLICIES
+from tests.unit.policy_bombs import BAD_POLICIES, RENDERS_TOO_LARGE
 
 CIS_LOG = {"maxAge": 30, "maxBackup": 10, "maxSize": 100}
 
@@ -42,6 +42,16 @@ def test_a_hostile_config_map_policy_is_denied_with_the_reason(text: str, expect
     assert not decision.allowed
     assert expected in decision.message
     assert "kaudit-system/audit key policy.yaml" in decision.message
+
+
+def test_a_policy_that_would_be_written_over_the_limit_is_denied() -> None:
+    decision = review_audit_config(
+        config(CONFIG_MAP), read_config_map=from_config_map(RENDERS_TOO_LARGE)
+    )
+    assert not decision.allowed
+    assert (
+        "the policy as kaudit writes it is 1440320 bytes, over kaudit's limit" in decision.message
+    )
 
 
 HOSTILE_SPECS = [

@@ -17,7 +17,7 @@ from kaudit.host import (
     PendingChange,
     save_pending_change,
 )
-from tests.unit.policy_bombs import BAD_POLICIES, BOMB
+from tests.unit.policy_bombs import BAD_POLICIES, BOMB, RENDERS_TOO_LARGE
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 MANIFEST = (FIXTURES / "kubeadm-kube-apiserver.yaml").read_text(encoding="utf-8")
@@ -91,6 +91,14 @@ def test_a_bad_policy_is_reported_on_the_node_entry(
     message = last_message(api)
     assert message.startswith("policy not applied:")
     assert expected in message
+
+
+def test_a_policy_the_agent_could_not_read_back_is_not_written(tmp_path: Path) -> None:
+    layout = host(tmp_path)
+    api = FakeApi(body(CONFIG_MAP_SPEC), config_map=RENDERS_TOO_LARGE)
+    agent_for(api, tmp_path).reconcile_once()
+    assert "policy as kaudit writes it" in last_message(api)
+    assert not layout.policy_file.exists()
 
 
 def test_a_bad_policy_does_not_stop_the_pending_change_recovery(tmp_path: Path) -> None:

@@ -80,7 +80,7 @@ from kaudit.manifest import (
     inspect_manifest,
     same_pod,
 )
-from kaudit.policy import PolicyError
+from kaudit.policy import PolicyError, check_rendered_size
 from kaudit.rollout import (
     RolloutTarget,
     decide_turn,
@@ -321,6 +321,13 @@ class NodeAgent:
                     source="AuditConfig cluster",
                     config_map_text=self._config_map_text(spec),
                 )
+                if plan.desired.policy_text is not None:
+                    # Never write a policy file this agent could not read back.
+                    check_rendered_size(
+                        plan.desired.policy_text,
+                        source="AuditConfig cluster",
+                        limit=MAX_POLICY_BYTES,
+                    )
             except _SPEC_PROBLEMS as error:
                 plan.problem = f"policy not applied: {error}"
                 plan.desired = None

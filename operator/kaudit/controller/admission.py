@@ -22,7 +22,7 @@ from kaudit.cis_benchmark import cis_log_warnings
 from kaudit.config import ConfigError, audit_config_from_object
 from kaudit.desired import resolve_policy
 from kaudit.limits import MAX_POLICY_BYTES, InputRefusedError, check_text_size
-from kaudit.policy import PolicyError, lint_policy
+from kaudit.policy import PolicyError, check_rendered_size, lint_policy, render_policy
 from kaudit.yamltext import YamlTextError
 
 ConfigMapReader = Callable[[str, str, str], str | None]
@@ -87,6 +87,7 @@ def _review(
         check_text_size(config_map_text, limit=MAX_POLICY_BYTES, source=where, what="policy")
     try:
         policy = resolve_policy(spec.policy, source=source, config_map_text=config_map_text)
+        check_rendered_size(render_policy(policy), source=f"{source} {spec.policy.source_name}")
     except _INPUT_ERRORS as error:
         return AdmissionDecision(allowed=False, message=str(error), warnings=cis)
     lint = lint_policy(policy, source=f"{source} {spec.policy.source_name}")
