@@ -64,9 +64,11 @@ def test_lint_of_thousands_of_overlapping_rules_stops_at_its_budget_and_says_so(
         PolicyRule("Metadata", users=(f"u{index}",), resources=(GroupResources("", ("pods",)),))
         for index in range(MAX_POLICY_RULES)
     )
-    warnings = lint_policy(Policy(rules=rules), source="p", max_comparisons=10_000)
+    warnings = lint_policy(Policy(rules=rules), source="p", max_work=10_000)
     assert warnings[-1].field == "rules"
-    assert "not fully linted: after 10000 rule-to-rule comparisons" in warnings[-1].message
+    assert "not fully linted: kaudit stopped comparing rules after its limit of 10000" in (
+        warnings[-1].message
+    )
 
 
 def test_lint_of_thousands_of_distinct_rules_needs_no_pairwise_comparison() -> None:
@@ -74,5 +76,17 @@ def test_lint_of_thousands_of_distinct_rules_needs_no_pairwise_comparison() -> N
         PolicyRule("Metadata", resources=(GroupResources("", (f"r{index}",)),))
         for index in range(MAX_POLICY_RULES)
     )
-    # A budget of one comparison a rule is enough: distinct resources share no index entry.
-    assert lint_policy(Policy(rules=rules), source="p", max_comparisons=MAX_POLICY_RULES) == []
+    # No budget at all is enough: distinct resources share no index entry, so no comparison.
+    assert lint_policy(Policy(rules=rules), source="p", max_work=0) == []
+
+
+def test_lint_of_rules_with_long_lists_is_bounded_by_their_size() -> None:
+    # Each rule almost covers the next: a comparison walks 50 patterns against 51 resources.
+    patterns = tuple(f"r{index}" for index in range(50))
+    rules = tuple(
+        PolicyRule("Metadata", resources=(GroupResources("", (*patterns, f"x{index}")),))
+        for index in range(600)
+    )
+    warnings = lint_policy(Policy(rules=rules), source="p")
+    assert [w.field for w in warnings] == ["rules"]
+    assert "not fully linted" in warnings[0].message
