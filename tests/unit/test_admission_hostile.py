@@ -148,3 +148,16 @@ def test_the_cis_warning_also_comes_with_a_missing_config_map_and_after_lint() -
     assert decision.allowed
     assert "not found" in decision.warnings[0]
     assert decision.warnings[-1].startswith("spec.log.maxBackup is 1:")
+
+
+def test_lint_warnings_past_what_kube_apiserver_keeps_are_summed_up() -> None:
+    rules = [
+        {"level": "Metadata", "resources": [{"group": f"g{index}.example.com"}]}
+        for index in range(30)
+    ]
+    decision = review_audit_config(
+        config({"policy": {"rules": rules}}), read_config_map=from_config_map("")
+    )
+    assert decision.allowed
+    assert len(decision.warnings) == 11
+    assert decision.warnings[-1].startswith("20 more lint warnings: run `kaudit policy lint`")

@@ -29,6 +29,10 @@ ConfigMapReader = Callable[[str, str, str], str | None]
 
 _log = logging.getLogger(__name__)
 
+# kube-apiserver keeps at most 4 KiB of warnings in all, cutting each to 256 characters past
+# that (endpoints/filters/warning.go): more lint warnings than these would be lost anyway.
+MAX_LINT_WARNINGS = 10
+
 # Errors that are the input's fault; each message names the source, the field and the reason.
 _INPUT_ERRORS = (ConfigError, PolicyError, InputRefusedError, YamlTextError)
 
@@ -90,8 +94,14 @@ def _review(
         check_rendered_size(render_policy(policy), source=f"{source} {spec.policy.source_name}")
     except _INPUT_ERRORS as error:
         return AdmissionDecision(allowed=False, message=str(error), warnings=cis)
-    lint = lint_policy(policy, source=f"{source} {spec.policy.source_name}")
-    return AdmissionDecision(allowed=True, warnings=(*(str(problem) for problem in lint), *cis))
+    lint = [str(p) for p in lint_policy(policy, source=f"{source} {spec.policy.source_name}")]
+    if len(lint) > MAX_LINT_WARNINGS:
+        more = len(lint) - MAX_LINT_WARNINGS
+        lint = [
+            *lint[:MAX_LINT_WARNINGS],
+            f"{more} more lint warnings: run `kaudit policy lint` on the policy to see them all",
+        ]
+    return AdmissionDecision(allowed=True, warnings=(*lint, *cis))
 
 
 def _object_name(body: Mapping[str, Any]) -> str:
