@@ -134,3 +134,29 @@ MAX_POLICY_SCALAR_BYTES: Final = 16 * KIB
 # and lint compares them with each other. 1,000 rules of up to 30 nodes each (the corpus ones
 # have about 20) fit in MAX_YAML_NODES.
 MAX_POLICY_RULES: Final = 1_000
+
+# A message kaudit sends to the API (an admission denial, a node's status message): long
+# enough for several problems, short enough that a policy of 1,000 bad rules with 16 KiB
+# values cannot push a status write past etcd's 1.5 MiB object limit.
+MAX_MESSAGE_CHARS: Final = 4 * KIB
+_MAX_LINE_CHARS: Final = 512
+
+
+def bounded_message(text: str, *, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """`text` with each line cut to 512 characters and whole lines kept up to `limit`."""
+    if len(text) <= limit and all(len(line) <= _MAX_LINE_CHARS for line in text.splitlines()):
+        return text
+    kept: list[str] = []
+    size = 0
+    lines = text.splitlines()
+    for line in lines:
+        cut = line
+        if len(line) > _MAX_LINE_CHARS:
+            cut = f"{line[:_MAX_LINE_CHARS]}... ({len(line) - _MAX_LINE_CHARS} more characters)"
+        if kept and size + len(cut) + 1 > limit:
+            break
+        kept.append(cut)
+        size += len(cut) + 1
+    if len(kept) < len(lines):
+        kept.append(f"... and {len(lines) - len(kept)} more lines")
+    return "\n".join(kept)

@@ -48,3 +48,10 @@ RENDERS_TOO_LARGE = (
     + ", ".join('"' + "\\x01" * 4000 + '"' for _ in range(60))
     + "]\n"
 )
+
+# 60 rules, each with a 16,000-character group kube-apiserver refuses: 60 errors of 16 KB.
+MANY_LONG_ERRORS = (
+    HEAD
+    + "rules:\n"
+    + ('- level: Metadata\n  resources:\n  - group: "' + "A" * 16_000 + '"\n') * 60
+)

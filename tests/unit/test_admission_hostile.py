@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from kaudit.controller.admission import review_audit_config
-from kaudit.limits import MAX_POLICY_RULES
-from tests.unit.policy_bombs import BAD_POLICIES, RENDERS_TOO_LARGE
+from kaudit.limits import MAX_MESSAGE_CHARS, MAX_POLICY_RULES
+from tests.unit.policy_bombs import BAD_POLICIES, MANY_LONG_ERRORS, RENDERS_TOO_LARGE
 
 CIS_LOG = {"maxAge": 30, "maxBackup": 10, "maxSize": 100}
 
@@ -161,3 +161,13 @@ def test_lint_warnings_past_what_kube_apiserver_keeps_are_summed_up() -> None:
     assert decision.allowed
     assert len(decision.warnings) == 11
     assert decision.warnings[-1].startswith("20 more lint warnings: run `kaudit policy lint`")
+
+
+def test_a_denial_of_many_long_errors_stays_short() -> None:
+    decision = review_audit_config(
+        config(CONFIG_MAP), read_config_map=from_config_map(MANY_LONG_ERRORS)
+    )
+    assert not decision.allowed
+    assert len(decision.message) < MAX_MESSAGE_CHARS + 200
+    assert "rules[0].resources[0].group" in decision.message
+    assert decision.message.endswith("more lines")

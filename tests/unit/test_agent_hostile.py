@@ -17,7 +17,8 @@ from kaudit.host import (
     PendingChange,
     save_pending_change,
 )
-from tests.unit.policy_bombs import BAD_POLICIES, BOMB, RENDERS_TOO_LARGE
+from kaudit.limits import MAX_MESSAGE_CHARS
+from tests.unit.policy_bombs import BAD_POLICIES, BOMB, MANY_LONG_ERRORS, RENDERS_TOO_LARGE
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 MANIFEST = (FIXTURES / "kubeadm-kube-apiserver.yaml").read_text(encoding="utf-8")
@@ -99,6 +100,15 @@ def test_a_policy_the_agent_could_not_read_back_is_not_written(tmp_path: Path) -
     agent_for(api, tmp_path).reconcile_once()
     assert "policy as kaudit writes it" in last_message(api)
     assert not layout.policy_file.exists()
+
+
+def test_a_policy_with_many_long_errors_is_reported_in_a_short_message(tmp_path: Path) -> None:
+    host(tmp_path)
+    api = FakeApi(body(CONFIG_MAP_SPEC), config_map=MANY_LONG_ERRORS)
+    agent_for(api, tmp_path).reconcile_once()
+    message = last_message(api)
+    assert message.startswith("policy not applied:")
+    assert len(message) < MAX_MESSAGE_CHARS + 200
 
 
 def test_a_bad_policy_does_not_stop_the_pending_change_recovery(tmp_path: Path) -> None:

@@ -70,6 +70,7 @@ from kaudit.limits import (
     MAX_MANIFEST_BYTES,
     MAX_POLICY_BYTES,
     InputRefusedError,
+    bounded_message,
     check_text_size,
     read_limited_text,
 )
@@ -900,6 +901,9 @@ class NodeAgent:
         write_time: str | None = None,
         verified_time: str | None = None,
     ) -> None:
+        # Every problem of a policy is named, and a hostile one may have thousands: the entry
+        # must stay a small write.
+        message = bounded_message(message)
         entry = updated_entry(
             self.entry,
             phase=phase,

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kaudit.cis_benchmark import cis_log_warnings
 from kaudit.config import ConfigError, audit_config_from_object
 from kaudit.desired import resolve_policy
-from kaudit.limits import MAX_POLICY_BYTES, InputRefusedError, check_text_size
+from kaudit.limits import MAX_POLICY_BYTES, InputRefusedError, bounded_message, check_text_size
 from kaudit.policy import PolicyError, check_rendered_size, lint_policy, render_policy
 from kaudit.yamltext import YamlTextError
 
@@ -48,6 +48,14 @@ def review_audit_config(
     body: Mapping[str, Any], *, read_config_map: ConfigMapReader
 ) -> AdmissionDecision:
     source = "AuditConfig " + _object_name(body)
+    decision = _decide(body, source=source, read_config_map=read_config_map)
+    # A denial names every problem, and a hostile policy may have thousands of long ones.
+    return replace(decision, message=bounded_message(decision.message))
+
+
+def _decide(
+    body: Mapping[str, Any], *, source: str, read_config_map: ConfigMapReader
+) -> AdmissionDecision:
     try:
         return _review(body, source=source, read_config_map=read_config_map)
     except _INPUT_ERRORS as error:
