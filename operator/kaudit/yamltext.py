@@ -59,7 +59,12 @@ def bounded_yaml(typ: Literal["safe", "rt"], limits: YamlLimits) -> YAML:
 
 def _composer_class(limits: YamlLimits) -> type[Composer]:
     class BoundedComposer(Composer):
-        nodes = 0
+        def __init__(self, loader: Any = None) -> None:
+            super().__init__(loader=loader)
+            self.nodes = 0
+            # YAML lets an anchor be defined again (go-yaml v2 too): the later one wins, and
+            # ruamel's warning would be noise on stderr (an error under -W error).
+            self.warn_double_anchors = False
 
         def compose_node(self, parent: Any, index: Any) -> Any:
             # Composing is recursive: stop before Python's stack does, and before a long
@@ -197,10 +202,12 @@ def load_single_document(text: str, *, limits: YamlLimits | None = None) -> obje
         return yaml.constructor.construct_document(documents[0])
     except YAMLError as error:
         raise YamlTextError(f"not valid YAML: {error}") from None
-    except (ValueError, OverflowError):
-        # The safe constructor's own number parsing: Python refuses ints over 4300 digits.
+    except (ValueError, OverflowError, IndexError, TypeError, KeyError, AttributeError):
+        # The safe constructor's own conversions: Python refuses ints over 4300 digits, and
+        # an empty `!!int ""` or `!!float ""` fails on an index.
         raise YamlTextError(
-            "not valid YAML: a value YAML reads as a number is too long to convert; quote it"
+            "not valid YAML: a value cannot be converted to the type YAML reads it as (a number "
+            "too long to convert, an empty !!int or !!float); quote it"
         ) from None
 
 

@@ -154,3 +154,13 @@ def test_a_huge_number_in_inline_rules_is_a_type_error() -> None:
     data = {"apiVersion": "audit.k8s.io/v1", "kind": "Policy"}
     with pytest.raises(PolicyError, match="too long to show"):
         policy_from_data({**data, "rules": [{"level": 10**5000}]}, source="x")
+
+
+def test_an_anchor_defined_twice_is_read_as_go_yaml_does_without_a_warning() -> None:
+    # The later definition wins (yaml-test-suite 3GZX, in go-yaml v2's own tests).
+    assert load_single_document("x: &a 1\ny: &a 2\nz: *a\n") == {"x": 1, "y": 2, "z": 2}
+
+
+def test_a_value_its_tag_cannot_convert_is_a_yaml_text_error() -> None:
+    with pytest.raises(YamlTextError, match="cannot be converted"):
+        load_single_document('a: !!int ""\n')
