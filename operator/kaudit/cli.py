@@ -2,6 +2,12 @@
 
 Every failure a user can cause (a wrong argument, a bad or missing file) ends in one line on
 stderr, starting with "kaudit: ", and a non-zero exit: 1 for invalid input, 2 for usage.
+
+File arguments and stdin are read within kaudit's size limits (kaudit.limits), and a FIFO or a
+device is refused instead of read: `kaudit policy validate /dev/zero` must not hang or fill the
+memory. A symlink argument is followed, since the user named it; the node commands' host files
+follow host.py's stricter rules. A failure kaudit did not foresee is still one line, with exit
+code 70, from the backstop in main(): never a traceback.
 """
 
 from __future__ import annotations
@@ -27,6 +33,15 @@ from kaudit.host import (
     layout_for,
     layout_from_state,
 )
+from kaudit.limits import (
+    MAX_AUDITCONFIG_BYTES,
+    MAX_MANIFEST_BYTES,
+    MAX_POLICY_BYTES,
+    InputRefusedError,
+    decode_utf8,
+    describe,
+    read_limited_text,
+)
 from kaudit.manifest import ManifestError, disable_audit, enable_audit
 from kaudit.policy import (
     PolicyError,
@@ -42,6 +57,8 @@ from kaudit.policy import (
 EXIT_OK = 0
 EXIT_INVALID = 1
 EXIT_USAGE = 2
+# sysexits.h EX_SOFTWARE: kaudit itself failed.
+EXIT_INTERNAL = 70
 
 
 class UserError(Exception):
@@ -54,7 +71,11 @@ class UserError(Exception):
 def _policy_validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     failed = False
     for name in args.files:
-        problems = check_policy_text(_read_input(name), source=name)
+        text = _read_each(name, err)
+        if text is None:
+            failed = True
+            continue
+        problems = check_policy_text(text, source=name)
         errors = [p for p in problems if p.severity == "error"]
         _print_problems(problems, err)
         if errors:
@@ -67,7 +88,10 @@ def _policy_validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def _policy_lint(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     failed = False
     for name in args.files:
-        text = _read_input(name)
+        text = _read_each(name, err)
+        if text is None:
+            failed = True
+            continue
         problems = check_policy_text(text, source=name)
         if any(p.severity == "error" for p in problems):
             _print_problems(problems, err)
@@ -80,6 +104,15 @@ def _policy_lint(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         elif not warnings:
             print(f"{name}: no warnings", file=out)
     return EXIT_INVALID if failed else EXIT_OK
+
+
+def _read_each(name: str, err: TextIO) -> str | None:
+    """One of several policy files: a file that cannot be read does not stop the others."""
+    try:
+        return _read_policy_input(name)
+    except UserError as error:
+        print(f"kaudit: {error}", file=err)
+        return None
 
 
 def _policy_preset(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -101,7 +134,7 @@ def _print_problems(
 
 
 def _manifest_render(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    original = _read_input(args.manifest)
+    original = _read_input(args.manifest, limit=MAX_MANIFEST_BYTES, what="manifest")
     if args.disable:
         rendered = disable_audit(original, source=args.manifest)
     else:
@@ -178,11 +211,12 @@ def _desired_from_args(args: argparse.Namespace) -> DesiredState:
 
 def _policy_override(args: argparse.Namespace) -> str | None:
     name = getattr(args, "policy_file", None)
-    return _read_input(name) if name else None
+    return _read_policy_input(name) if name else None
 
 
 def _load_config(name: str) -> AuditConfig:
-    return load_audit_config_text(_read_input(name), source=name)
+    text = _read_input(name, limit=MAX_AUDITCONFIG_BYTES, what="AuditConfig file")
+    return load_audit_config_text(text, source=name)
 
 
 def _print_json(data: object, out: TextIO) -> None:
@@ -190,21 +224,29 @@ def _print_json(data: object, out: TextIO) -> None:
     out.write("\n")
 
 
-def _read_input(name: str) -> str:
+def _read_policy_input(name: str) -> str:
+    return _read_input(name, limit=MAX_POLICY_BYTES, what="policy file")
+
+
+def _read_input(name: str, *, limit: int, what: str) -> str:
+    """A file argument's text (or stdin's for "-"), bytes kept, within `limit`."""
     if name == "-":
-        return sys.stdin.read()
-    path = Path(name)
+        data = sys.stdin.buffer.read(limit + 1)
+        if len(data) > limit:
+            raise UserError(
+                f"stdin: the {what} is over kaudit's limit of {limit} bytes ({describe(limit)})"
+            )
+        return decode_utf8(data, source="stdin", what=what)
     try:
-        with path.open(encoding="utf-8", newline="") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        raise UserError(f"{name}: no such file") from None
-    except IsADirectoryError:
-        raise UserError(f"{name}: is a folder, not a file") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{name}: not UTF-8 text") from None
+        # The user named this file, so a symlink is followed (read_limited_text would not).
+        text = read_limited_text(Path(os.path.realpath(name)), limit=limit, what=what)
+    except InputRefusedError as error:
+        raise UserError(f"{name}: {error.reason}") from None
     except OSError as error:
         raise UserError(f"{name}: {error.strerror or error}") from None
+    if text is None:
+        raise UserError(f"{name}: no such file")
+    return text
 
 
 # --- long-running roles ------------------------------------------------------------------
@@ -371,11 +413,42 @@ def run(argv: Sequence[str], *, out: TextIO, err: TextIO) -> int:
     handler: Handler = args.handler
     try:
         return handler(args, out, err)
-    except (UserError, ConfigError, PolicyError, ManifestError, HostError) as error:
+    except (
+        UserError,
+        ConfigError,
+        PolicyError,
+        ManifestError,
+        HostError,
+        InputRefusedError,
+    ) as error:
         for line in str(error).splitlines() or [type(error).__name__]:
             print(f"kaudit: {line}", file=err)
+        return EXIT_INVALID
+    except OSError as error:
+        # A host write that the file system refused (read-only, full, permissions).
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"kaudit: {where}{error.strerror or error}", file=err)
         return EXIT_INVALID
 
 
 def main() -> NoReturn:
-    sys.exit(run(sys.argv[1:], out=sys.stdout, err=sys.stderr))
+    try:
+        code = run(sys.argv[1:], out=sys.stdout, err=sys.stderr)
+        sys.stdout.flush()
+    except KeyboardInterrupt:
+        code = 130
+    except BrokenPipeError:
+        # The reader of our output went away (`| head`): nothing left to say to it.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = EXIT_INVALID
+    except Exception as error:  # the backstop, not the fix: every known failure is handled
+        print(f"kaudit: internal error: {_one_line(error)} (please report it)", file=sys.stderr)
+        code = EXIT_INTERNAL
+    sys.exit(code)
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    if len(text) > 200:
+        text = text[:200] + "..."
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__

@@ -124,3 +124,50 @@ def describe(size: int) -> str:
     if size % KIB == 0:
         return f"{size // KIB} KiB"
     return f"{size} bytes"
+
+
+# YAML shape limits, for every YAML kaudit reads. Real inputs are far inside them: the corpus
+# policies and kube-apiserver manifests nest at most 6 levels and have at most 397 and 431
+# nodes. kube-apiserver's own decoder (go-yaml v2 in
+# sigs.k8s.io/yaml) stops at 10000 levels, a depth Python's recursion cannot reach, and at
+# "excessive aliasing" (see kaudit.yamltext); kaudit's limits are lower and named in the error.
+MAX_YAML_DEPTH: Final = 64
+# Nodes after alias expansion: each costs a Python object and a field path, and the pure-Python
+# parser needs about 20 microseconds per event, so this also bounds the parse time.
+MAX_YAML_NODES: Final = 30_000
+# All scalars of a document together, once aliases are expanded (characters).
+MAX_YAML_EXPANDED_BYTES: Final = 1 * MIB
+# The longest scalar in a policy: names, groups, URLs. A policy scalar longer than this is not
+# a name any API server request carries.
+MAX_POLICY_SCALAR_BYTES: Final = 16 * KIB
+# A policy with more rules than this is not written by hand or by any generator seen in the
+# corpus (the largest has 17 rules); kube-apiserver tries the rules in order on every request,
+# and lint compares them with each other. 1,000 rules of up to 30 nodes each (the corpus ones
+# have about 20) fit in MAX_YAML_NODES.
+MAX_POLICY_RULES: Final = 1_000
+
+# A message kaudit sends to the API (an admission denial, a node's status message): long
+# enough for several problems, short enough that a policy of 1,000 bad rules with 16 KiB
+# values cannot push a status write past etcd's 1.5 MiB object limit.
+MAX_MESSAGE_CHARS: Final = 4 * KIB
+_MAX_LINE_CHARS: Final = 512
+
+
+def bounded_message(text: str, *, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """`text` with each line cut to 512 characters and whole lines kept up to `limit`."""
+    if len(text) <= limit and all(len(line) <= _MAX_LINE_CHARS for line in text.splitlines()):
+        return text
+    kept: list[str] = []
+    size = 0
+    lines = text.splitlines()
+    for line in lines:
+        cut = line
+        if len(line) > _MAX_LINE_CHARS:
+            cut = f"{line[:_MAX_LINE_CHARS]}... ({len(line) - _MAX_LINE_CHARS} more characters)"
+        if kept and size + len(cut) + 1 > limit:
+            break
+        kept.append(cut)
+        size += len(cut) + 1
+    if len(kept) < len(lines):
+        kept.append(f"... and {len(lines) - len(kept)} more lines")
+    return "\n".join(kept)

@@ -20,10 +20,12 @@ def no_config_maps(namespace: str, name: str, key: str) -> str | None:
     return None
 
 
-def test_the_default_spec_is_allowed_without_warnings() -> None:
+def test_the_default_spec_is_allowed_with_only_the_cis_backup_count_warning() -> None:
+    # The defaults reproduce the seed procedure (1 backup); CIS asks for 10.
     decision = review_audit_config(config({}), read_config_map=no_config_maps)
     assert decision.allowed
-    assert decision.warnings == ()
+    assert len(decision.warnings) == 1
+    assert decision.warnings[0].startswith("spec.log.maxBackup is 1: the CIS Kubernetes Benchmark")
 
 
 def test_a_policy_kube_apiserver_would_refuse_is_refused_with_its_field() -> None:

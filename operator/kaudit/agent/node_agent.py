@@ -8,6 +8,11 @@ Passes run on every AuditConfig or ConfigMap event, on a host file change, and o
 The agent writes only its own entry in status.nodeStatuses (server-side apply, field manager
 kaudit-agent-<node>), so agents never overwrite each other.
 
+Nothing a user or another process wrote may stop the agent: a policy or spec that cannot be
+used, and host files that cannot be read (over a size limit, a symlink, a FIFO, a broken state
+or pending-change file), become the problem reported on this node's entry, and the pass goes on
+with what does not depend on them: the pending-change recovery needs only the host files.
+
 On a single-node cluster the API server the agent talks to is the one it restarts: every API
 call may fail for tens of seconds. Reads that fail end the pass (the next one retries); a
 status report that fails is kept and sent again later; the health gate polls until its timeout.
@@ -61,6 +66,14 @@ from kaudit.host import (
 )
 from kaudit.kube.api import KubeApi, KubeError
 from kaudit.kube.lease import RolloutLease
+from kaudit.limits import (
+    MAX_MANIFEST_BYTES,
+    MAX_POLICY_BYTES,
+    InputRefusedError,
+    bounded_message,
+    check_text_size,
+    read_limited_text,
+)
 from kaudit.manifest import (
     ANNOTATION_CONFIG_HASH,
     ManifestError,
@@ -68,7 +81,7 @@ from kaudit.manifest import (
     inspect_manifest,
     same_pod,
 )
-from kaudit.policy import PolicyError
+from kaudit.policy import PolicyError, check_rendered_size
 from kaudit.rollout import (
     RolloutTarget,
     decide_turn,
@@ -80,6 +93,11 @@ from kaudit.status import NodePhase, NodeStatus, agent_field_manager, updated_en
 from kaudit.yamltext import YamlTextError, load_single_document
 
 log = logging.getLogger("kaudit.agent")
+
+# Host files that cannot be used: reported on the node's entry, never a crash loop.
+_HOST_PROBLEMS = (HostError, InputRefusedError, ManifestError)
+# A spec or policy that cannot be used: the node's problem until the spec changes.
+_SPEC_PROBLEMS = (ConfigError, PolicyError, InputRefusedError, YamlTextError, ManifestError)
 
 COMPONENT: Final = "kaudit-agent"
 
@@ -226,7 +244,24 @@ class NodeAgent:
         body = self.api.get_audit_config()
         self._recover_entry(body)
         plan = self._plan(body)
+        try:
+            self._reconcile_host(body, plan)
+        except _HOST_PROBLEMS as error:
+            self._report_host_problem(body, plan, error)
+
+    def _report_host_problem(
+        self, body: Mapping[str, Any] | None, plan: Plan, error: Exception
+    ) -> None:
+        message = f"host files not usable: {error}"
+        log.error("Reconcile stopped: %s", message, extra={"node": self.settings.node_name})
+        if body is not None and plan.selected:
+            # No layout: the facts the report would add come from the same host files.
+            self._report(plan, self.entry.get("phase", "Pending"), message)
+
+    def _reconcile_host(self, body: Mapping[str, Any] | None, plan: Plan) -> None:
         layout = self._layout_for(plan.desired)
+        # Before anything that depends on the spec or the policy: a change a previous run
+        # wrote and never verified is finished (or undone) whatever the AuditConfig says now.
         self._finish_pending_change(plan, layout)
         if body is None:
             self._converge_without_config(layout)
@@ -253,9 +288,15 @@ class NodeAgent:
         deleting = bool(metadata.get("deletionTimestamp"))
         try:
             spec = audit_config_spec_from_data(body.get("spec") or {}, source="AuditConfig cluster")
-        except ConfigError as error:
+        except _SPEC_PROBLEMS as error:
             return Plan(
                 generation=generation, selected=True, spec=spec, desired=None, problem=str(error)
+            )
+        except Exception as error:  # the backstop: the spec is data anyone may write
+            log.exception("Could not read the AuditConfig spec")
+            problem = f"AuditConfig cluster: spec not usable ({type(error).__name__})"
+            return Plan(
+                generation=generation, selected=True, spec=spec, desired=None, problem=problem
             )
         # One list answers both: is this node selected, and in what order the nodes go.
         order = rollout_order(self.api.node_names(spec.node_selector))
@@ -281,8 +322,23 @@ class NodeAgent:
                     source="AuditConfig cluster",
                     config_map_text=self._config_map_text(spec),
                 )
-            except (ConfigError, PolicyError) as error:
+                if plan.desired.policy_text is not None:
+                    # Never write a policy file this agent could not read back.
+                    check_rendered_size(
+                        plan.desired.policy_text,
+                        source="AuditConfig cluster",
+                        limit=MAX_POLICY_BYTES,
+                    )
+            except _SPEC_PROBLEMS as error:
                 plan.problem = f"policy not applied: {error}"
+                plan.desired = None
+            except KubeError:
+                raise
+            except Exception as error:  # the backstop: the policy is text anyone may write
+                log.exception("Could not read the policy")
+                plan.problem = (
+                    f"policy not applied: kaudit could not read it ({type(error).__name__})"
+                )
                 plan.desired = None
         if selected:
             plan.order = order
@@ -299,6 +355,8 @@ class NodeAgent:
                 field="spec.policy.configMapRef",
                 reason=f"ConfigMap {ref.namespace}/{ref.name} key {ref.key!r} not found",
             )
+        where = f"ConfigMap {ref.namespace}/{ref.name} key {ref.key}"
+        check_text_size(text, limit=MAX_POLICY_BYTES, source=where, what="policy")
         return text
 
     def _layout_for(self, desired: DesiredState | None) -> HostLayout:
@@ -315,13 +373,14 @@ class NodeAgent:
         the annotation in place, and must still count as drift.
         """
         try:
-            # newline="": a CRLF manifest must compare with its own bytes.
-            with layout.manifest.open(encoding="utf-8", newline="") as handle:
-                manifest_text = handle.read()
+            # Byte-exact: a CRLF manifest must compare with its own bytes.
+            manifest_text = _read_manifest(layout)
+            if manifest_text is None:
+                return False
             if not desired.enabled or desired.patch is None:
                 return not inspect_manifest(manifest_text, source=str(layout.manifest)).managed
             wanted = enable_audit(manifest_text, desired.patch, source=str(layout.manifest))
-            policy = layout.policy_file.read_text(encoding="utf-8")
+            policy = _read_policy(layout)
         except (OSError, ManifestError):
             return False
         return same_pod(wanted, manifest_text) and policy == desired.policy_text
@@ -604,15 +663,13 @@ class NodeAgent:
 
     def _finish_pending_change(self, plan: Plan, layout: HostLayout) -> None:
         """A change written by a previous run of this agent that was never verified."""
-        try:
-            pending = load_pending_change(layout)
-        except HostError as error:
-            log.error("Ignoring pending change: %s", error)
-            return
+        # An unreadable record is reported (HostError, InputRefusedError) and stops the pass:
+        # an unverified change of unknown content must not be written over.
+        pending = load_pending_change(layout)
         if pending is None:
             return
         try:
-            on_disk = layout.manifest.read_text(encoding="utf-8")
+            on_disk = _read_manifest(layout)
         except OSError:
             on_disk = None
         if on_disk == pending.snapshot.manifest_text:
@@ -758,19 +815,21 @@ class NodeAgent:
     def _nudge_kubelet(self, layout: HostLayout) -> None:
         """Write the manifest again (new inode): kubernetes/kubernetes#109596 workaround."""
         try:
-            text = layout.manifest.read_text(encoding="utf-8")
+            text = _read_manifest(layout)
+            if text is None:
+                return
             write_file_atomically(layout.manifest, text)
             log.warning("The kubelet had not restarted kube-apiserver; wrote the manifest again")
-        except (OSError, HostError) as error:
+        except (OSError, HostError, InputRefusedError) as error:
             log.warning("Could not rewrite the manifest to nudge the kubelet: %s", error)
 
     def _mirror_pod_name(self, layout: HostLayout) -> str:
         name = "kube-apiserver"
         try:
-            pod = load_single_document(layout.manifest.read_text(encoding="utf-8"))
+            pod = load_single_document(_read_manifest(layout) or "")
             if isinstance(pod, dict):
                 name = str((pod.get("metadata") or {}).get("name") or name)
-        except (OSError, YamlTextError):
+        except (OSError, YamlTextError, InputRefusedError):
             pass
         return f"{name}-{self.settings.node_name}"
 
@@ -780,8 +839,8 @@ class NodeAgent:
         port = "6443"
         host = "127.0.0.1"
         try:
-            pod = load_single_document(layout.manifest.read_text(encoding="utf-8"))
-        except (OSError, YamlTextError):
+            pod = load_single_document(_read_manifest(layout) or "")
+        except (OSError, YamlTextError, InputRefusedError):
             pod = None
         if isinstance(pod, dict):
             for container in (pod.get("spec") or {}).get("containers") or []:
@@ -842,6 +901,9 @@ class NodeAgent:
         write_time: str | None = None,
         verified_time: str | None = None,
     ) -> None:
+        # Every problem of a policy is named, and a hostile one may have thousands: the entry
+        # must stay a small write.
+        message = bounded_message(message)
         entry = updated_entry(
             self.entry,
             phase=phase,
@@ -957,3 +1019,14 @@ class NodeAgent:
     def _release_lease_if_held(self, plan: Plan) -> None:
         with contextlib.suppress(KubeError):
             self._lease(plan).release()
+
+
+def _read_manifest(layout: HostLayout) -> str | None:
+    """The manifest's text, bytes kept (CRLF too); None if missing; InputRefusedError if hostile."""
+    return read_limited_text(
+        layout.manifest, limit=MAX_MANIFEST_BYTES, what="kube-apiserver manifest"
+    )
+
+
+def _read_policy(layout: HostLayout) -> str | None:
+    return read_limited_text(layout.policy_file, limit=MAX_POLICY_BYTES, what="audit policy file")

@@ -12,12 +12,13 @@ import posixpath
 import re
 from dataclasses import dataclass
 
-from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from kaudit.limits import MAX_MANIFEST_BYTES, too_large
 from kaudit.manifest._text import BlockStyle, Lines, is_flow, is_null, scalar_text, walk
 from kaudit.manifest.model import ManifestError
+from kaudit.yamltext import YamlLimitError, YamlLimits, bounded_yaml
 
 APISERVER = "kube-apiserver"
 _SHELLS = frozenset({"sh", "bash", "ash", "dash", "zsh", "busybox"})
@@ -126,8 +127,14 @@ def parse_document(text: str, source: str) -> MappingNode:
     """The one YAML document in `text`, which must be a mapping without anchors."""
     if not text.strip():
         raise error(source, "(file)", "is empty; expected a kube-apiserver static pod manifest")
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_MANIFEST_BYTES:
+        raise error(source, "(file)", too_large("manifest", size, MAX_MANIFEST_BYTES))
     try:
-        documents = list(YAML(typ="rt").compose_all(text))
+        # Depth and node limits while composing; aliases are refused below, so no expansion.
+        documents = list(bounded_yaml("rt", YamlLimits()).compose_all(text))
+    except YamlLimitError as exc:
+        raise error(source, "(file)", f"is past a limit: {exc}") from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

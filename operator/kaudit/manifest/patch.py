@@ -664,7 +664,8 @@ def _load_record(pod: Pod) -> _Record:
         raise invalid
     try:
         data = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
+        # A hand-edited record: deep nesting or a 5000-digit number is as invalid as bad JSON.
         raise invalid from None
     if not isinstance(data, dict) or data.get("v") != _RECORD_VERSION:
         raise invalid

@@ -19,7 +19,7 @@ from kaudit.policy.model import (
     compose_policy,
 )
 from kaudit.policy.presets import preset_names, preset_policy, preset_text
-from kaudit.policy.render import policy_hash, render_policy
+from kaudit.policy.render import check_rendered_size, policy_hash, render_policy
 from kaudit.policy.validation import (
     check_policy_data,
     check_policy_text,
@@ -43,6 +43,7 @@ __all__ = [
     "PolicyRule",
     "check_policy_data",
     "check_policy_text",
+    "check_rendered_size",
     "check_rules_data",
     "compose_policy",
     "covers",

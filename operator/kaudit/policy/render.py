@@ -14,7 +14,21 @@ import hashlib
 import json
 from collections.abc import Sequence
 
-from kaudit.policy.model import API_VERSION, KIND, LEVELS, STAGES, Policy, PolicyRule
+from kaudit.limits import KIB, MAX_POLICY_BYTES, too_large
+from kaudit.policy.model import (
+    API_VERSION,
+    KIND,
+    LEVELS,
+    STAGES,
+    Policy,
+    PolicyError,
+    PolicyProblem,
+    PolicyRule,
+)
+
+# The policy file kaudit writes must be one kaudit (and its agents) will read back: within the
+# policy size limit, with room for kaudit's header comment.
+MAX_RENDERED_POLICY_BYTES = MAX_POLICY_BYTES - KIB
 
 _PLAIN_WORDS = frozenset(LEVELS) | frozenset(STAGES)
 
@@ -38,6 +52,18 @@ def render_policy(policy: Policy, *, header: str | None = None) -> str:
         for rule in policy.rules:
             lines.extend(_rule_lines(rule))
     return "\n".join(lines) + "\n"
+
+
+def check_rendered_size(text: str, *, source: str, limit: int = MAX_RENDERED_POLICY_BYTES) -> None:
+    """PolicyError when the policy as kaudit writes it is over the limit.
+
+    Quoting and escaping make the written text longer than the values it holds (a control
+    character becomes six), so a policy read within the limits may still render past them.
+    """
+    size = len(text.encode("utf-8"))
+    if size > limit:
+        reason = too_large("policy as kaudit writes it", size, limit)
+        raise PolicyError([PolicyProblem(source, "", reason, "error")])
 
 
 def policy_hash(policy: Policy) -> str:

@@ -32,6 +32,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, TypeGuard
 
+from kaudit.limits import MAX_POLICY_RULES, MAX_POLICY_SCALAR_BYTES
 from kaudit.policy.model import (
     API_VERSION,
     KIND,
@@ -385,6 +386,14 @@ class _Checker:
         if not _is_list(value):
             self.type_error(value, path, "a list of rules")
             return []
+        if len(value) > MAX_POLICY_RULES:
+            self.add(
+                "error",
+                path,
+                f"{len(value)} rules, over kaudit's limit of {MAX_POLICY_RULES} rules "
+                "(kube-apiserver tries every rule on every request; real policies have dozens)",
+            )
+            return []
         decoded: list[PolicyRule | None] = []
         for index, item in enumerate(value):
             rule_path = f"{path}[{index}]"
@@ -489,6 +498,17 @@ class _Checker:
         if value is None:
             return ""
         if isinstance(value, str):
+            if (
+                len(value) > MAX_POLICY_SCALAR_BYTES // 4
+                and _utf8_size(value) > MAX_POLICY_SCALAR_BYTES
+            ):
+                self.add(
+                    "error",
+                    path,
+                    f"a value of {_utf8_size(value)} bytes, over kaudit's limit of "
+                    f"{MAX_POLICY_SCALAR_BYTES} bytes for one value",
+                )
+                return ""
             return value
         self.type_error(value, path, "a string")
         return ""
@@ -649,11 +669,29 @@ def _json_type_phrase(value: object, *, article: bool = False) -> str:
     if isinstance(value, bool):
         return "a boolean" if article else f"boolean {str(value).lower()}"
     if isinstance(value, int | float):
-        return "a number" if article else f"number {value}"
+        return "a number" if article else f"number {_short(_number_text(value))}"
     if isinstance(value, str):
-        return "a string" if article else f"string {json.dumps(value)}"
+        return "a string" if article else f"string {_short(json.dumps(value))}"
     if isinstance(value, Mapping):
         return "a mapping"
     if _is_list(value):
         return "a list"
     return type(value).__name__
+
+
+def _number_text(value: int | float) -> str:
+    # Python refuses to print ints over 4300 digits; JSON from the webhook may carry one.
+    if isinstance(value, int) and value.bit_length() > 256:
+        return "(too long to show)"
+    return str(value)
+
+
+def _short(text: str) -> str:
+    """A value in a message: whole when short, its start and length when not."""
+    if len(text) <= 120:
+        return text
+    return f"{text[:80]}... ({len(text)} characters)"
+
+
+def _utf8_size(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))

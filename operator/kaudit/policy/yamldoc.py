@@ -27,11 +27,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.resolver import VersionedResolver
 from ruamel.yaml.tag import Tag
+
+from kaudit.limits import MAX_POLICY_SCALAR_BYTES
+from kaudit.yamltext import YamlLimitError, YamlLimits, bounded_yaml, check_expansion
 
 # A tag of our own for plain scalars, so that they can be typed with go-yaml v2's rules below
 # while explicitly tagged (`!!str 5`) and quoted scalars keep the type they were given.
@@ -49,6 +51,11 @@ _NEG_INF_WORDS = frozenset({"-.inf", "-.Inf", "-.INF"})
 _NAN_WORDS = frozenset({".nan", ".NaN", ".NAN"})
 _YAML_STYLE_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
 _INT64_MIN = -(2**63)
+# No int64 or uint64 needs more digits than this in any base (64 binary digits); longer digit
+# strings (after leading zeros) are out of range for strconv, and Python refuses to convert
+# decimal strings over 4300 digits at all.
+_MAX_INT_DIGITS = 64
+POLICY_YAML_LIMITS = YamlLimits(max_scalar_bytes=MAX_POLICY_SCALAR_BYTES)
 _UINT64_MAX = 2**64 - 1
 
 
@@ -94,13 +101,18 @@ def child_path(parent: str, key: str) -> str:
 def load_first_document(text: str) -> LoadedDocument:
     """Parse the first document of `text`; problems are returned as findings, never raised."""
     loaded = LoadedDocument()
-    yaml = YAML(typ="safe", pure=True)
+    yaml = bounded_yaml("safe", POLICY_YAML_LIMITS)
     yaml.Resolver = _PlainScalarResolver
     documents: Iterator[Node] = yaml.compose_all(text)
     try:
         first = next(documents, None)
+        if first is not None:
+            check_expansion(first, POLICY_YAML_LIMITS)
     except YAMLError as error:
         loaded.errors.append(_yaml_error_finding(error))
+        return loaded
+    except YamlLimitError as error:
+        loaded.errors.append(Finding("", str(error), None))
         return loaded
     if first is None:
         return loaded
@@ -110,7 +122,7 @@ def load_first_document(text: str) -> LoadedDocument:
     try:
         for _ in documents:
             loaded.ignored_documents += 1
-    except YAMLError:
+    except (YAMLError, YamlLimitError):
         # A broken later document is never read by kube-apiserver either; count it as ignored.
         loaded.ignored_documents += 1
     return loaded
@@ -283,7 +295,7 @@ def resolve_plain(text: str) -> object:
     first = text[0]
     if first == ".":
         if _YAML_STYLE_FLOAT.fullmatch(text):
-            return float(text)
+            return _go_parse_float(text, text)
         return text
     if first in "+-0123456789":
         plain = text.replace("_", "")
@@ -291,7 +303,7 @@ def resolve_plain(text: str) -> object:
         if number is not None:
             return number
         if _YAML_STYLE_FLOAT.fullmatch(plain):
-            return float(plain)
+            return _go_parse_float(plain, text)
     return text
 
 
@@ -313,8 +325,16 @@ def _go_parse_int(text: str) -> int | None:
     allowed = "0123456789abcdef"[:base]
     if not digits or any(character not in allowed for character in digits.lower()):
         return None
+    if len(digits.lstrip("0")) > _MAX_INT_DIGITS:
+        return None
     value = int(digits, base)
     value = -value if negative else value
     if _INT64_MIN <= value <= _UINT64_MAX and not (text.startswith("+") and value > 2**63 - 1):
         return value
     return None
+
+
+def _go_parse_float(number: str, text: str) -> object:
+    """strconv.ParseFloat(number, 64): out of range is an error, and go-yaml keeps the text."""
+    value = float(number)
+    return text if math.isinf(value) else value
