@@ -31,6 +31,7 @@ from ruamel.yaml.util import load_yaml_guess_indent
 
 from kaudit.desired import AUDIT_FLAG_NAMES, AUDIT_VOLUME_NAMES
 from kaudit.manifest import AuditPatch, AuditVolume
+from kaudit.yamltext import YamlLimits, YamlTextError, bounded_yaml, check_expansion
 
 NAMESPACE: Final = "kube-system"
 CONFIG_MAP: Final = "kubeadm-config"
@@ -101,6 +102,8 @@ class _Document:
     def load(cls, text: str) -> _Document:
         yaml = _new_yaml()
         try:
+            # Aliases are counted on the composed nodes before anything is built from them.
+            check_expansion(yaml.compose(text), YamlLimits())
             root, indent, offset = load_yaml_guess_indent(text, yaml=yaml)
         except MarkedYAMLError as error:
             mark = error.problem_mark
@@ -110,6 +113,9 @@ class _Document:
             ) from None
         except YAMLError as error:
             raise KubeadmConfigError(field="", reason=f"not valid YAML: {error}") from None
+        except YamlTextError as error:
+            # One of kaudit's limits on untrusted YAML (aliases, depth, size).
+            raise KubeadmConfigError(field="", reason=str(error)) from None
         if not isinstance(root, CommentedMap):
             found = "nothing" if root is None else type(root).__name__
             raise KubeadmConfigError(field="", reason=f"expected a {KIND} mapping, found {found}")
@@ -131,7 +137,7 @@ class _Document:
 
 
 def _new_yaml(indent: tuple[int, int, int] | None = None) -> YAML:
-    yaml = YAML(typ="rt", pure=True)
+    yaml = bounded_yaml("rt", YamlLimits())
     yaml.preserve_quotes = True
     yaml.width = _WIDTH
     if indent is not None:

@@ -59,6 +59,11 @@ def read_limited_text(
     shown = source if source is not None else str(path)
     # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever.
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    if "\0" in str(path):
+        # os.open would raise ValueError: no file system has such a name.
+        raise InputRefusedError(
+            source=shown.replace("\0", "\\0"), reason="the path contains a NUL byte"
+        )
     try:
         fd = os.open(path, flags, dir_fd=dir_fd)
     except FileNotFoundError:

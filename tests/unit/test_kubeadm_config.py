@@ -22,6 +22,7 @@ from kaudit.kubeadm_config import (
     remove_audit_settings,
 )
 from kaudit.manifest import AuditPatch
+from tests.unit.policy_bombs import laughs
 
 V1BETA4 = """\
 apiServer:
@@ -423,6 +424,9 @@ networking: {podSubnet: 10.0.0.0/8}
             "",
             "not valid YAML",
         ),
+        # The ConfigMap is input like any other: an alias bomb or deep nesting stops at a limit.
+        (laughs(levels=6), "", "excessive aliasing"),
+        ("apiServer: " + "[" * 100 + "]" * 100 + "\n", "", "nesting deeper than kaudit's limit"),
     ],
 )
 def test_a_config_kaudit_will_not_edit_is_refused_with_where_and_why(

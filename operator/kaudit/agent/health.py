@@ -31,6 +31,7 @@ Without this, a healthy API server was rolled back when the kubelet was slow to 
 
 from __future__ import annotations
 
+import os
 import ssl
 import urllib.error
 import urllib.request
@@ -219,14 +220,6 @@ def probe_readyz(url: str, *, ca_file: str | None, timeout: float = 5.0) -> tupl
         return False, f"not answering ({reason})"
 
 
-def log_facts(path: Path) -> tuple[int | None, float | None]:
-    try:
-        info = path.stat()
-    except OSError:
-        return None, None
-    return info.st_size, info.st_mtime
-
-
 # The kubelet names a static pod's mirror after the static pod's own UID, which also names the
 # pod's log folder on the node.
 MIRROR_POD_ANNOTATION = "kubernetes.io/config.mirror"
@@ -247,6 +240,9 @@ def container_log_mtime(pod_log_root: Path, *, pod_name: str, pod_uid: str) -> f
         return None
 
 
+_LOG_TAIL_BYTES = 64 * 1024
+
+
 def tail_of_container_log(pod_log_root: Path, *, pod_name: str, lines: int = 12) -> str:
     """The last lines the kube-apiserver container wrote, from the node's pod log folder.
 
@@ -264,7 +260,11 @@ def tail_of_container_log(pod_log_root: Path, *, pod_name: str, lines: int = 12)
         return ""
     newest = max(logs, key=lambda p: p.stat().st_mtime)
     try:
-        text = newest.read_text(encoding="utf-8", errors="replace")
+        # Only the end: a container log may be 10 MiB before the kubelet rotates it.
+        with newest.open("rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, size - _LOG_TAIL_BYTES))
+            text = handle.read(_LOG_TAIL_BYTES).decode("utf-8", "replace")
     except OSError:
         return ""
     # CRI log lines: "<time> <stream> <tag> <message>"; keep the message.

@@ -37,7 +37,6 @@ from kaudit.agent.health import (
     HealthVerdict,
     container_log_mtime,
     evaluate_health,
-    log_facts,
     probe_readyz,
     static_pod_uid,
     tail_of_container_log,
@@ -54,25 +53,27 @@ from kaudit.host import (
     HostSnapshot,
     PendingChange,
     apply_desired_state,
+    audit_log_facts,
     clear_pending_change,
     host_status,
     layout_for,
     layout_from_state,
     load_pending_change,
+    read_optional_manifest_text,
+    read_policy_text,
     restore_snapshot,
     save_pending_change,
     snapshot_host,
     write_file_atomically,
+    write_manifest_atomically,
 )
 from kaudit.kube.api import KubeApi, KubeError
 from kaudit.kube.lease import RolloutLease
 from kaudit.limits import (
-    MAX_MANIFEST_BYTES,
     MAX_POLICY_BYTES,
     InputRefusedError,
     bounded_message,
     check_text_size,
-    read_limited_text,
 )
 from kaudit.manifest import (
     ANNOTATION_CONFIG_HASH,
@@ -228,7 +229,11 @@ class NodeAgent:
                 return
 
     def _host_fingerprint(self) -> tuple[object, ...]:
-        layout = self._layout_for(None)
+        try:
+            layout = self._layout_for(None)
+        except HostError as error:
+            # A state file kaudit cannot use: the next pass reports it; waiting goes on.
+            return ("unusable state file", error.reason)
         facts: list[object] = []
         for path in (layout.manifest, layout.policy_file):
             try:
@@ -706,7 +711,7 @@ class NodeAgent:
             marker = layout.backup_dir / f"kaudit-crashed-{point}"
             if marker.exists():
                 return  # once per node: the restarted agent must be able to finish
-            marker.write_text(iso(self.clock()) + "\n", encoding="utf-8")
+            write_file_atomically(marker, iso(self.clock()) + "\n")
             log.error("Fault injection: exiting at %s as a crash would", point)
             logging.shutdown()
             os._exit(86)
@@ -728,7 +733,7 @@ class NodeAgent:
         """Poll the gate until it passes or the spec's health timeout runs out."""
         timeout = plan.spec.rollout.health_timeout_seconds
         deadline = time.monotonic() + timeout
-        size_before, mtime_before = log_facts(layout.log_file)
+        size_before, mtime_before = audit_log_facts(layout)
         expected = HealthExpectation(
             config_hash=want_hash,
             written_at=written_at,
@@ -794,7 +799,7 @@ class NodeAgent:
         readyz_ok, readyz_detail = probe_readyz(
             self._readyz_url(layout), ca_file=self.settings.ca_file
         )
-        size, mtime = log_facts(layout.log_file)
+        size, mtime = audit_log_facts(layout)
         uid = static_pod_uid(pod)
         observation = HealthObservation(
             mirror_pod=pod,
@@ -818,7 +823,7 @@ class NodeAgent:
             text = _read_manifest(layout)
             if text is None:
                 return
-            write_file_atomically(layout.manifest, text)
+            write_manifest_atomically(layout, text)
             log.warning("The kubelet had not restarted kube-apiserver; wrote the manifest again")
         except (OSError, HostError, InputRefusedError) as error:
             log.warning("Could not rewrite the manifest to nudge the kubelet: %s", error)
@@ -1022,11 +1027,12 @@ class NodeAgent:
 
 
 def _read_manifest(layout: HostLayout) -> str | None:
-    """The manifest's text, bytes kept (CRLF too); None if missing; InputRefusedError if hostile."""
-    return read_limited_text(
-        layout.manifest, limit=MAX_MANIFEST_BYTES, what="kube-apiserver manifest"
-    )
+    """The manifest's text, bytes kept (CRLF too); None if missing; HostError if hostile.
+
+    Through the host layer, which refuses a symlink anywhere below the host root, not only as
+    the file itself."""
+    return read_optional_manifest_text(layout)
 
 
 def _read_policy(layout: HostLayout) -> str | None:
-    return read_limited_text(layout.policy_file, limit=MAX_POLICY_BYTES, what="audit policy file")
+    return read_policy_text(layout)
