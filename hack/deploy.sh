@@ -34,7 +34,7 @@ kubectl kustomize deploy | sed "s#image: localhost/kaudit:dev#image: $image#" \
   | kubectl apply --server-side --force-conflicts -f - >/dev/null
 kubectl wait --for=condition=Established crd/auditconfigs.kaudit.io --timeout=60s >/dev/null
 kubectl -n kaudit-system rollout status deployment/kaudit-controller --timeout=300s
-kubectl -n kaudit-system rollout status daemonset/kaudit-agent --timeout=300s
+kubectl -n kaudit-node rollout status daemonset/kaudit-agent --timeout=300s
 wait_started=$(date +%s)
 next_word=$((wait_started + 15))
 for _ in $(seq 1 90); do

@@ -32,7 +32,7 @@ DEFAULT_MANIFEST: Final = "/etc/kubernetes/manifests/kube-apiserver.yaml"
 DEFAULT_POLICY_FILE: Final = "/etc/kubernetes/audit-policy/apiserver-audit-policy.yaml"
 DEFAULT_LOG_DIR: Final = "/var/log/kubernetes/audit"
 DEFAULT_LOG_PATH: Final = "/var/log/audit/kube-apiserver-audit.log"
-DEFAULT_BACKUP_DIR: Final = "/etc/kubernetes/tmp"
+DEFAULT_BACKUP_DIR: Final = "/etc/kubernetes/tmp/kaudit"
 DEFAULT_PRESET: Final = "Recommended"
 CONTROL_PLANE_LABEL: Final = "node-role.kubernetes.io/control-plane"
 

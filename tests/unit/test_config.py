@@ -47,7 +47,7 @@ def test_defaults_reproduce_the_seed_procedure() -> None:
     assert spec.host_paths.policy_file == "/etc/kubernetes/audit-policy/apiserver-audit-policy.yaml"
     assert spec.host_paths.log_dir == "/var/log/kubernetes/audit"
     assert spec.host_paths.manifest == "/etc/kubernetes/manifests/kube-apiserver.yaml"
-    assert spec.host_paths.backup_dir == "/etc/kubernetes/tmp"
+    assert spec.host_paths.backup_dir == "/etc/kubernetes/tmp/kaudit"
     assert dict(spec.node_selector) == {"node-role.kubernetes.io/control-plane": ""}
     assert spec.rollout.auto_rollback is True
     assert spec.kubeadm_config.record is True
