@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import ssl
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import kopf
 from cryptography import x509
 
-from kaudit.controller.webhook import service_client_config, write_self_signed_certificate
+from kaudit.controller.webhook import (
+    CERTIFICATE_LIFETIME,
+    RENEW_AFTER,
+    CertificateRotation,
+    issue_certificate,
+    service_client_config,
+)
 
 
 def test_service_reference_paths_are_valid_once_kopf_adds_the_handler_id() -> None:
@@ -31,15 +38,57 @@ def test_service_reference_paths_are_valid_once_kopf_adds_the_handler_id() -> No
     assert injected["caBundle"] == "Q0E="
 
 
+def _served(rotation: CertificateRotation) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(rotation.serving.read_bytes())
+
+
+def _trusted(rotation: CertificateRotation) -> list[x509.Certificate]:
+    return x509.load_pem_x509_certificates(rotation.bundle.read_bytes())
+
+
 def test_the_certificate_names_the_service_and_loads_as_a_server_certificate(
     tmp_path: Path,
 ) -> None:
     names = ["kaudit-webhook.kaudit-system.svc", "127.0.0.1"]
-    cert_path, key_path = write_self_signed_certificate(tmp_path, names=names)
-    certificate = x509.load_pem_x509_certificate(cert_path.read_bytes())
-    alternative = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    rotation = CertificateRotation(tmp_path, names=names)
+    alternative = (
+        _served(rotation).extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    )
     assert alternative.get_values_for_type(x509.DNSName) == ["kaudit-webhook.kaudit-system.svc"]
     assert [str(ip) for ip in alternative.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
-    assert key_path.stat().st_mode & 0o077 == 0
+    assert rotation.serving.stat().st_mode & 0o077 == 0
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert_path, key_path)
+    # kopf loads one file as both certificate and key: a renewal can never pair them wrongly.
+    context.load_cert_chain(rotation.serving, rotation.serving)
+
+
+def test_the_certificate_lives_30_days_and_is_renewed_after_20() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    issued = issue_certificate(names=["kaudit-webhook.kaudit-system.svc"], now=now)
+    assert issued.not_after - now == timedelta(days=30)
+    assert RENEW_AFTER < CERTIFICATE_LIFETIME - timedelta(days=7)
+
+
+def test_a_renewal_first_trusts_both_certificates_then_serves_and_trusts_only_the_new(
+    tmp_path: Path,
+) -> None:
+    moments = iter([datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 21, tzinfo=UTC)])
+    rotation = CertificateRotation(tmp_path, names=["svc"], clock=lambda: next(moments))
+    first = _served(rotation)
+    assert rotation.renew_at == first.not_valid_before_utc + RENEW_AFTER
+    assert _trusted(rotation) == [first]
+
+    rotation.stage_next()
+    # The API server is given both before the new one is served: no request fails in between.
+    assert _served(rotation) == first
+    assert [c.not_valid_before_utc for c in _trusted(rotation)] == [
+        first.not_valid_before_utc,
+        datetime(2026, 1, 21, tzinfo=UTC) - timedelta(minutes=5),
+    ]
+    staged = _trusted(rotation)[1]
+
+    rotation.promote()
+    assert _served(rotation) == staged
+    assert _trusted(rotation) == [staged]
+    assert rotation.renew_at == staged.not_valid_before_utc + RENEW_AFTER
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
