@@ -718,7 +718,9 @@ def test_an_agent_killed_mid_change_leaves_no_partial_file_and_its_successor_fin
             assert "failed to decode" not in log.lower()
         # cp-1's crash left a backup of kubeadm's manifest, and no second one was needed to
         # redo the change: the backup folder holds kubeadm's manifest as it was.
-        backups = ha.node("cp-1").path("/etc/kubernetes/tmp/kaudit").glob("kaudit-kube-apiserver.yaml.*")
+        backups = (
+            ha.node("cp-1").path("/etc/kubernetes/tmp/kaudit").glob("kaudit-kube-apiserver.yaml.*")
+        )
         assert ha.originals["cp-1"] in {b.read_bytes() for b in backups}
     finally:
         ha.any.kubectl(
