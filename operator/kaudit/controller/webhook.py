@@ -60,6 +60,9 @@ HANDOVER: Final = timedelta(minutes=2)
 FILE_CHECK_SECONDS: Final = 10.0
 # How often a failed CA bundle patch is retried.
 PUBLISH_RETRY_SECONDS: Final = 5.0
+# How often the wall clock is read while waiting for the renewal: a suspended machine's
+# monotonic sleep would overshoot it.
+CLOCK_CHECK_SECONDS: Final = 3600.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -206,8 +209,7 @@ class RotatingWebhookServer(kopf.WebhookServer):
     async def _rotate_forever(self) -> None:
         while True:
             while (wait := (self.rotation.renew_at - self.rotation.clock()).total_seconds()) > 0:
-                # In slices: a suspended machine's monotonic sleep would overshoot the expiry.
-                await asyncio.sleep(min(wait, 3600.0))
+                await asyncio.sleep(min(wait, CLOCK_CHECK_SECONDS))
             bundle = await asyncio.to_thread(self.rotation.stage_next)
             log.info("Renewing the webhook certificate: the API server now trusts old and new")
             wanted = _base64(bundle)
