@@ -30,6 +30,10 @@ for node in $(kubectl get nodes -o jsonpath='{.items[*].metadata.name}'); do
   log "image $image imported into $node"
 done
 
+# The agents moved from kaudit-system to kaudit-node: an agent left from an older deploy would
+# be a second one on each node (apply does not prune it).
+kubectl -n kaudit-system delete daemonset/kaudit-agent serviceaccount/kaudit-agent \
+  role/kaudit-agent rolebinding/kaudit-agent lease/kaudit-rollout --ignore-not-found >/dev/null
 kubectl kustomize deploy | sed "s#image: localhost/kaudit:dev#image: $image#" \
   | kubectl apply --server-side --force-conflicts -f - >/dev/null
 kubectl wait --for=condition=Established crd/auditconfigs.kaudit.io --timeout=60s >/dev/null
