@@ -30,11 +30,15 @@ for node in $(kubectl get nodes -o jsonpath='{.items[*].metadata.name}'); do
   log "image $image imported into $node"
 done
 
+# The agents moved from kaudit-system to kaudit-node: an agent left from an older deploy would
+# be a second one on each node (apply does not prune it).
+kubectl -n kaudit-system delete daemonset/kaudit-agent serviceaccount/kaudit-agent \
+  role/kaudit-agent rolebinding/kaudit-agent lease/kaudit-rollout --ignore-not-found >/dev/null
 kubectl kustomize deploy | sed "s#image: localhost/kaudit:dev#image: $image#" \
   | kubectl apply --server-side --force-conflicts -f - >/dev/null
 kubectl wait --for=condition=Established crd/auditconfigs.kaudit.io --timeout=60s >/dev/null
 kubectl -n kaudit-system rollout status deployment/kaudit-controller --timeout=300s
-kubectl -n kaudit-system rollout status daemonset/kaudit-agent --timeout=300s
+kubectl -n kaudit-node rollout status daemonset/kaudit-agent --timeout=300s
 wait_started=$(date +%s)
 next_word=$((wait_started + 15))
 for _ in $(seq 1 90); do
@@ -42,16 +46,16 @@ for _ in $(seq 1 90); do
     log "still waiting for the API server to reach the admission webhook ($(( $(date +%s) - wait_started ))s)"
     next_word=$(( $(date +%s) + 15 ))
   fi
-  # The configuration exists before kopf has put its webhooks in: wait for the webhooks.
-  # Then wait until the API server can really call it: right after the rollout, kube-proxy may
-  # not have programmed the new Service yet, and an apply would time out in the webhook.
-  if [[ -n "$(kubectl get validatingwebhookconfiguration kaudit.io -o jsonpath='{.webhooks[*].name}' 2>/dev/null)" ]] \
+  # The configuration is shipped without a CA bundle: wait until the controller has put its
+  # bundle in. Then wait until the API server can really call it: right after the rollout,
+  # kube-proxy may not have programmed the new Service yet, and an apply would time out.
+  if [[ -n "$(kubectl get validatingwebhookconfiguration kaudit.io -o jsonpath='{.webhooks[*].clientConfig.caBundle}' 2>/dev/null)" ]] \
     && kubectl apply --dry-run=server -f examples/auditconfig.yaml --request-timeout=10s >/dev/null 2>&1; then
     log "kaudit $image is running; the API server reaches its admission webhook"
     exit 0
   fi
   sleep 2
 done
-log "the controller did not register its webhook; its log:"
+log "the controller did not put its CA bundle into the webhook configuration; its log:"
 kubectl -n kaudit-system logs deployment/kaudit-controller --tail=40 >&2 || true
 exit 1

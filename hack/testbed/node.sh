@@ -563,7 +563,7 @@ keep_pod_logs() {
   [[ -d $pods ]] || return 0
   rm -rf "$kept"
   mkdir -p "$kept"
-  for dir in "$pods"/kaudit-system_* "$pods"/kube-system_kube-apiserver-* "$pods"/kube-system_etcd-*; do
+  for dir in "$pods"/kaudit-system_* "$pods"/kaudit-node_* "$pods"/kube-system_kube-apiserver-* "$pods"/kube-system_etcd-*; do
     [[ -d $dir ]] && cp -r "$dir" "$kept/"
   done
   log "$NODE: pod logs of kaudit, kube-apiserver and etcd kept in $kept"

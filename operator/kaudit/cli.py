@@ -388,7 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
     agent.add_argument("--node-name", help="this node's name (default $NODE_NAME)")
     agent.add_argument("--host-root", default="/", help=host_root_help)
     agent.add_argument("--readyz-url", help="the local API server's /readyz (default: derived)")
-    agent.set_defaults(handler=_agent)
+    # The agent's own namespace (its Lease, its dry-run pod) is the privileged kaudit-node.
+    agent.set_defaults(handler=_agent, namespace="kaudit-node")
     return parser
 
 

@@ -29,6 +29,11 @@ MAX_MANIFEST_BYTES: Final = 1 * MIB
 MAX_STATE_BYTES: Final = 3 * MIB
 MAX_AUDITCONFIG_BYTES: Final = 1 * MIB
 
+# The API server waits this long for the admission webhook (deploy/webhook.yaml timeoutSeconds,
+# failurePolicy Fail): the webhook's whole work on one request, hostile input included, must
+# end well before it, or the user sees a timeout instead of the reason.
+WEBHOOK_TIMEOUT_SECONDS: Final = 10
+
 
 class InputRefusedError(ValueError):
     """Input kaudit will not read: the message names the input and the limit or reason."""

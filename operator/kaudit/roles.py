@@ -15,6 +15,10 @@ from kaudit.controller.handlers import build_registry as build_controller_regist
 from kaudit.kube.api import KubeApi, new_api_client
 
 SERVICE_ACCOUNT_CA = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
+# Where the policy ConfigMaps live (spec.policy.configMapRef's default, and the only namespace
+# whose ConfigMaps kaudit's ServiceAccounts may read): the agent watches them there, whatever
+# namespace it runs in itself (kaudit-node in deploy/).
+POLICY_NAMESPACE = "kaudit-system"
 
 
 def _prepare(kubeconfig: str | None) -> KubeApi:
@@ -74,7 +78,7 @@ def run_agent(
     kopf.run(
         registry=build_agent_registry(agent),
         standalone=True,
-        namespaces=[namespace],
+        namespaces=[POLICY_NAMESPACE],
         liveness_endpoint=liveness,
     )
 

@@ -183,12 +183,12 @@ def apiserver_pid(node: BedNode) -> int:
 def set_agent_env(ha: Ha, **values: str) -> None:
     """Change the agents' DaemonSet environment and wait until every agent runs with it."""
     pairs = [f"{name}={value}" for name, value in values.items()]
-    ha.any.kubectl("set", "env", "-n", "kaudit-system", "daemonset/kaudit-agent", *pairs)
+    ha.any.kubectl("set", "env", "-n", "kaudit-node", "daemonset/kaudit-agent", *pairs)
     ha.any.kubectl(
         "rollout",
         "status",
         "-n",
-        "kaudit-system",
+        "kaudit-node",
         "daemonset/kaudit-agent",
         "--timeout=300s",
         timeout=320,
@@ -209,7 +209,7 @@ def ha(ha_bed: list[BedNode]) -> Iterator[Ha]:
             subprocess.run(
                 [str(KAUDIT), "node", "disable", "--host-root", str(node.root)], check=True
             )
-        for marker in node.path("/etc/kubernetes/tmp").glob("kaudit-crashed-*"):
+        for marker in node.path("/etc/kubernetes/tmp/kaudit").glob("kaudit-crashed-*"):
             marker.unlink()
     for node in cluster.nodes:
         wait_until(
@@ -488,7 +488,7 @@ def test_enable_changes_one_node_at_a_time_while_the_api_stays_up(clean: Ha) -> 
     )
     # What kubeadm wrote (kaudit backed it up before correcting the drift) kept the audit
     # settings, because they are in kubeadm-config; only kaudit's annotations were gone.
-    backups = sorted(cp2.path("/etc/kubernetes/tmp").glob("kaudit-kube-apiserver.yaml.*"))
+    backups = sorted(cp2.path("/etc/kubernetes/tmp/kaudit").glob("kaudit-kube-apiserver.yaml.*"))
     by_kubeadm = [b.read_text() for b in backups if b.stat().st_mtime >= upgraded_at]
     assert by_kubeadm, "kaudit made no backup of the manifest kubeadm wrote"
     assert POLICY_FLAG in by_kubeadm[0]
@@ -500,7 +500,7 @@ def test_enable_changes_one_node_at_a_time_while_the_api_stays_up(clean: Ha) -> 
     assert without_kaudit_annotations(corrected) == by_kubeadm[0]
     time.sleep(70)
     assert cp2.manifest_path.read_text() == corrected
-    backups = sorted(cp2.path("/etc/kubernetes/tmp").glob("kaudit-kube-apiserver.yaml.*"))
+    backups = sorted(cp2.path("/etc/kubernetes/tmp/kaudit").glob("kaudit-kube-apiserver.yaml.*"))
     assert len([b for b in backups if b.stat().st_mtime >= upgraded_at]) == 1
     assert POLICY_FLAG in running_audit_flags(cp2)
 
@@ -692,12 +692,12 @@ def test_an_agent_killed_mid_change_leaves_no_partial_file_and_its_successor_fin
         assert watcher.reads > 100
         for name, point in (("cp-1", "after-backup"), ("cp-2", "after-write")):
             node = ha.node(name)
-            assert node.path(f"/etc/kubernetes/tmp/kaudit-crashed-{point}").is_file()
+            assert node.path(f"/etc/kubernetes/tmp/kaudit/kaudit-crashed-{point}").is_file()
             pods = ha.any.kubectl_json(
                 "get",
                 "pods",
                 "-n",
-                "kaudit-system",
+                "kaudit-node",
                 "-l",
                 "app.kubernetes.io/component=agent",
                 "--field-selector",
@@ -718,15 +718,17 @@ def test_an_agent_killed_mid_change_leaves_no_partial_file_and_its_successor_fin
             assert "failed to decode" not in log.lower()
         # cp-1's crash left a backup of kubeadm's manifest, and no second one was needed to
         # redo the change: the backup folder holds kubeadm's manifest as it was.
-        backups = ha.node("cp-1").path("/etc/kubernetes/tmp").glob("kaudit-kube-apiserver.yaml.*")
+        backups = (
+            ha.node("cp-1").path("/etc/kubernetes/tmp/kaudit").glob("kaudit-kube-apiserver.yaml.*")
+        )
         assert ha.originals["cp-1"] in {b.read_bytes() for b in backups}
     finally:
         ha.any.kubectl(
-            "set", "env", "-n", "kaudit-system", "daemonset/kaudit-agent", "KAUDIT_CRASH_AT-"
+            "set", "env", "-n", "kaudit-node", "daemonset/kaudit-agent", "KAUDIT_CRASH_AT-"
         )
         ha.delete_and_wait()
         for node in ha.nodes:
-            for marker in node.path("/etc/kubernetes/tmp").glob("kaudit-crashed-*"):
+            for marker in node.path("/etc/kubernetes/tmp/kaudit").glob("kaudit-crashed-*"):
                 marker.unlink()
 
 

@@ -129,7 +129,7 @@ def test_enable_with_the_seed_defaults(deployed: BedNode) -> None:
     assert node["phase"] == "Applied"
     assert node["configHash"] == status["targetConfigHash"]
     assert node["auditLogSizeBytes"] > 0
-    assert node["newestBackup"].startswith("/etc/kubernetes/tmp/kaudit-kube-apiserver.yaml.")
+    assert node["newestBackup"].startswith("/etc/kubernetes/tmp/kaudit/kaudit-kube-apiserver.yaml.")
     table = bed.kubectl("get", "auditconfig").stdout.splitlines()[1].split()
     assert table[:6] == ["cluster", "true", "preset", "Recommended", "1/1", "Enabled"]
 

@@ -46,7 +46,7 @@ def cluster_ready(apiserver: Cluster) -> Iterator[Cluster]:
     apiserver.kubectl("apply", "-f", str(REPO_ROOT / "deploy" / "namespace.yaml"))
     # kube-controller-manager creates each namespace's default ServiceAccount; tier 1 has none,
     # and the ServiceAccount admission plugin needs it for the agents' dry-run pods.
-    apiserver.kubectl("create", "serviceaccount", "default", "-n", "kaudit-system", check=False)
+    apiserver.kubectl("create", "serviceaccount", "default", "-n", "kaudit-node", check=False)
     for node in NODES:
         apiserver.apply(
             json.dumps(
@@ -72,7 +72,7 @@ def cluster_ready(apiserver: Cluster) -> Iterator[Cluster]:
         check=False,
     )
     apiserver.kubectl("delete", "validatingwebhookconfiguration", "kaudit.io", check=False)
-    apiserver.kubectl("delete", "lease", "kaudit-rollout", "-n", "kaudit-system", check=False)
+    apiserver.kubectl("delete", "lease", "kaudit-rollout", "-n", "kaudit-node", check=False)
     for node in NODES:
         apiserver.kubectl("delete", "node", node, "--wait=false", check=False)
 

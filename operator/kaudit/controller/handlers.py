@@ -31,6 +31,7 @@ log = logging.getLogger("kaudit.controller")
 
 FINALIZER: Final = "kaudit.io/finalizer"
 WEBHOOK_CONFIGURATION: Final = "kaudit.io"
+WEBHOOK_CA_FIELD_MANAGER: Final = "kaudit-controller-webhook-ca"
 RESYNC_SECONDS: Final = 10.0
 
 
@@ -58,11 +59,21 @@ def build_registry(api: KubeApi, options: ControllerOptions) -> kopf.OperatorReg
         )
         # Events are ours (short CamelCase reasons), not kopf's per-handler log lines.
         settings.posting.enabled = False
-        settings.admission.managed = WEBHOOK_CONFIGURATION
+        # In a cluster the configuration is shipped (deploy/webhook.yaml) and the server only
+        # puts its CA bundle in; kopf would replace the webhooks with its own (without the
+        # matchConditions) and needs create on every configuration. Local runs let kopf make it.
+        if options.webhook_service is None:
+            settings.admission.managed = WEBHOOK_CONFIGURATION
         settings.admission.server = build_webhook_server(
             port=options.webhook_port,
             url_host=options.webhook_url_host,
             service=options.webhook_service,
+            publish_ca_bundle=publish_ca_bundle,
+        )
+
+    def publish_ca_bundle(bundle: str) -> None:
+        api.apply_webhook_ca_bundle(
+            WEBHOOK_CONFIGURATION, bundle, field_manager=WEBHOOK_CA_FIELD_MANAGER
         )
 
     @kopf.on.validate(

@@ -121,6 +121,7 @@ class KubeApi:
         self.core = k8s.CoreV1Api(api_client)
         self.custom = k8s.CustomObjectsApi(api_client)
         self.coordination = k8s.CoordinationV1Api(api_client)
+        self.admission = k8s.AdmissionregistrationV1Api(api_client)
 
     # --- AuditConfig ---------------------------------------------------------------------
 
@@ -337,6 +338,42 @@ class KubeApi:
         except Exception as error:
             # Events are best effort: losing one must not stop a rollout or a rollback.
             log.warning("Event %s not recorded: %s", reason, _error("recording event", error))
+
+    # --- the admission webhook's configuration --------------------------------------------
+
+    def apply_webhook_ca_bundle(self, name: str, ca_bundle: str, *, field_manager: str) -> None:
+        """Put a CA bundle into every webhook of the ValidatingWebhookConfiguration `name`.
+
+        Server-side apply of the caBundle fields only, owned by field_manager: the rest of the
+        configuration stays whoever applied it (deploy/webhook.yaml), and a later apply of
+        deploy/ leaves the bundle alone. The configuration must exist: an apply that would
+        create it is refused (the controller may only patch it).
+        """
+        action = f"putting the CA bundle into validatingwebhookconfiguration {name}"
+        try:
+            response = self.admission.read_validating_webhook_configuration(
+                name, _preload_content=False
+            )
+            webhooks = [w["name"] for w in _json(response).get("webhooks") or []]
+            body = {
+                "apiVersion": "admissionregistration.k8s.io/v1",
+                "kind": "ValidatingWebhookConfiguration",
+                "metadata": {"name": name},
+                "webhooks": [
+                    {"name": webhook, "clientConfig": {"caBundle": ca_bundle}}
+                    for webhook in webhooks
+                ],
+            }
+            self.admission.patch_validating_webhook_configuration(
+                name,
+                body,
+                field_manager=field_manager,
+                force=True,
+                _content_type=APPLY_PATCH,
+                _preload_content=False,
+            )
+        except Exception as error:
+            raise _error(action, error) from None
 
     # --- helpers -------------------------------------------------------------------------
 
