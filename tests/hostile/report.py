@@ -1,0 +1,102 @@
+"""The suite's report: inputs tried, clean errors, accepted, failures, and the worst case.
+
+`python -m tests.hostile.report` runs every case (about a minute once kaudit is fixed) and
+prints it; `--markdown` prints a table of every case instead, `-k TEXT` runs the cases whose id
+contains TEXT. Under pytest the same report is the terminal summary of
+tests/unit/test_hostile_inputs.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from tests.hostile.cases import all_cases
+from tests.hostile.suite import CaseRun, run_case
+
+
+def summary_lines(runs: Sequence[CaseRun], *, skipped: int = 0) -> list[str]:
+    if not runs:
+        return ["hostile inputs: no case ran"]
+    verdicts = Counter(run.verdict for run in runs)
+    inputs = {run.case.input for run in runs}
+    lines = [
+        f"hostile inputs: {len(inputs)} inputs, {len(runs)} runs "
+        f"(cli {_count(runs, 'cli')}, webhook {_count(runs, 'webhook')}, "
+        f"agent {_count(runs, 'agent')}){f', {skipped} skipped' if skipped else ''}",
+        f"  clean errors {verdicts['clean error']}, accepted {verdicts['accepted']}, "
+        f"failed {verdicts['FAIL']}",
+    ]
+    slowest = max(runs, key=lambda run: run.outcome.seconds)
+    hungriest = max(runs, key=lambda run: run.outcome.peak_rss_kib)
+    lines.append(
+        f"  slowest: {slowest.case.id} {slowest.outcome.seconds:.2f} s "
+        f"({slowest.outcome.ended}, peak {slowest.outcome.peak_rss_kib // 1024} MiB)"
+    )
+    lines.append(
+        f"  most memory: {hungriest.case.id} peak {hungriest.outcome.peak_rss_kib // 1024} MiB "
+        f"(+{hungriest.outcome.growth_kib // 1024} MiB over the forking process), "
+        f"{hungriest.outcome.seconds:.2f} s"
+    )
+    total = sum(run.outcome.seconds for run in runs)
+    lines.append(f"  time in children: {total:.1f} s")
+    for run in runs:
+        if run.complaints:
+            lines.append(f"  FAIL {run.case.id}: {run.complaints[0].splitlines()[0][:160]}")
+    return lines
+
+
+def _count(runs: Sequence[CaseRun], target: str) -> int:
+    return sum(1 for run in runs if run.case.target == target)
+
+
+def markdown_lines(runs: Sequence[CaseRun]) -> list[str]:
+    lines = [
+        "| case | expect | verdict | s | peak MiB | detail |",
+        "|---|---|---|---|---|---|",
+    ]
+    for run in runs:
+        detail = run.complaints[0].splitlines()[0] if run.complaints else run.first_line()
+        detail = detail.replace("|", "\\|")[:160]
+        lines.append(
+            f"| {run.case.id} | {run.case.expect} | {run.verdict} | {run.outcome.seconds:.2f} "
+            f"| {run.outcome.peak_rss_kib // 1024} | {detail} |"
+        )
+    return lines
+
+
+def run_all(*, select: Callable[[str], bool], progress: bool) -> tuple[list[CaseRun], int]:
+    runs: list[CaseRun] = []
+    skipped = 0
+    with tempfile.TemporaryDirectory(prefix="kaudit-hostile-report-") as scratch:
+        for number, case in enumerate(all_cases()):
+            if not select(case.id):
+                continue
+            if case.skip is not None:
+                skipped += 1
+                continue
+            run = run_case(case, Path(scratch) / f"case-{number}")
+            runs.append(run)
+            if progress:
+                print(f"{run.verdict:12} {run.outcome.seconds:6.2f} s  {case.id}", file=sys.stderr)
+    return runs, skipped
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.hostile.report", description=__doc__)
+    parser.add_argument("-k", dest="contains", default="", help="only cases whose id has TEXT")
+    parser.add_argument("--markdown", action="store_true", help="a table of every case")
+    parser.add_argument("--quiet", action="store_true", help="no line per case on stderr")
+    args = parser.parse_args(argv)
+    runs, skipped = run_all(select=lambda name: args.contains in name, progress=not args.quiet)
+    lines = markdown_lines(runs) if args.markdown else summary_lines(runs, skipped=skipped)
+    print("\n".join(lines))
+    return 1 if any(run.complaints for run in runs) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
