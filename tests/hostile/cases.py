@@ -728,9 +728,12 @@ def _host_cases(host: HostInput) -> Iterator[Case]:
         ("node-disable", ["node", "disable", "--host-root", "{root}"]),
         ("node-status", ["node", "status", "--host-root", "{root}"]),
     ]
+    # The command that must read the planted file refuses it: apply reads the manifest and
+    # the policy file, disable goes by the state file. The others, and status, which only
+    # reports, must not crash, hang or write, but may answer.
+    must_refuse = "node-disable" if host.id.startswith("state-") else "node-apply"
     for command, template in commands:
-        # A status that reads fine is no refusal: it only must not crash, hang or write.
-        expect: Expectation = host.expect if command != "node-status" else "any"
+        expect: Expectation = host.expect if command == must_refuse else "any"
 
         def prepare(case_dir: Path, template: list[str] = template) -> Prepared:
             root = make_host(case_dir)

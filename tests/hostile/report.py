@@ -1,9 +1,8 @@
 """The suite's report: inputs tried, clean errors, accepted, failures, and the worst case.
 
-`python -m tests.hostile.report` runs every case (about a minute once kaudit is fixed) and
-prints it; `--markdown` prints a table of every case instead, `-k TEXT` runs the cases whose id
-contains TEXT. Under pytest the same report is the terminal summary of
-tests/unit/test_hostile_inputs.py.
+`python -m tests.hostile.report` runs every case and prints it; `--markdown` prints a table of
+every case instead, `-k TEXT` runs the cases whose id contains TEXT, `-j N` runs N at once.
+Under pytest the same report is the terminal summary of tests/unit/test_hostile_inputs.py.
 """
 
 from __future__ import annotations
@@ -13,19 +12,24 @@ import sys
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tests.hostile.cases import all_cases
 from tests.hostile.suite import CaseRun, run_case
+from tests.hostile.targets import Case
 
 
 def summary_lines(runs: Sequence[CaseRun], *, skipped: int = 0) -> list[str]:
     if not runs:
         return ["hostile inputs: no case ran"]
+    import kaudit  # noqa: PLC0415 - the one PYTHONPATH chose: say which code was judged
+
     verdicts = Counter(run.verdict for run in runs)
     inputs = {run.case.input for run in runs}
     lines = [
-        f"hostile inputs: {len(inputs)} inputs, {len(runs)} runs "
+        f"hostile inputs against {Path(kaudit.__file__).parent}: "
+        f"{len(inputs)} inputs, {len(runs)} runs "
         f"(cli {_count(runs, 'cli')}, webhook {_count(runs, 'webhook')}, "
         f"agent {_count(runs, 'agent')}){f', {skipped} skipped' if skipped else ''}",
         f"  clean errors {verdicts['clean error']}, accepted {verdicts['accepted']}, "
@@ -69,21 +73,26 @@ def markdown_lines(runs: Sequence[CaseRun]) -> list[str]:
     return lines
 
 
-def run_all(*, select: Callable[[str], bool], progress: bool) -> tuple[list[CaseRun], int]:
-    runs: list[CaseRun] = []
-    skipped = 0
-    with tempfile.TemporaryDirectory(prefix="kaudit-hostile-report-") as scratch:
-        for number, case in enumerate(all_cases()):
-            if not select(case.id):
-                continue
-            if case.skip is not None:
-                skipped += 1
-                continue
+def run_all(
+    *, select: Callable[[str], bool], progress: bool, jobs: int = 1
+) -> tuple[list[CaseRun], int]:
+    """Every selected case, `jobs` at a time (each in its own child and folder)."""
+    cases = [case for case in all_cases() if select(case.id)]
+    runnable = [case for case in cases if case.skip is None]
+    with (
+        tempfile.TemporaryDirectory(prefix="kaudit-hostile-report-") as scratch,
+        ThreadPoolExecutor(max_workers=max(1, jobs)) as pool,
+    ):
+
+        def one(numbered: tuple[int, Case]) -> CaseRun:
+            number, case = numbered
             run = run_case(case, Path(scratch) / f"case-{number}")
-            runs.append(run)
             if progress:
                 print(f"{run.verdict:12} {run.outcome.seconds:6.2f} s  {case.id}", file=sys.stderr)
-    return runs, skipped
+            return run
+
+        runs = list(pool.map(one, enumerate(runnable)))
+    return runs, len(cases) - len(runnable)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -91,8 +100,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("-k", dest="contains", default="", help="only cases whose id has TEXT")
     parser.add_argument("--markdown", action="store_true", help="a table of every case")
     parser.add_argument("--quiet", action="store_true", help="no line per case on stderr")
+    parser.add_argument("-j", "--jobs", type=int, default=1, help="cases run at once (default 1)")
     args = parser.parse_args(argv)
-    runs, skipped = run_all(select=lambda name: args.contains in name, progress=not args.quiet)
+    runs, skipped = run_all(
+        select=lambda name: args.contains in name, progress=not args.quiet, jobs=args.jobs
+    )
     lines = markdown_lines(runs) if args.markdown else summary_lines(runs, skipped=skipped)
     print("\n".join(lines))
     return 1 if any(run.complaints for run in runs) else 0

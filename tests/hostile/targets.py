@@ -165,6 +165,17 @@ class FakeApi:
         return ""
 
 
+class GateReached(BaseException):
+    """The agent wrote and now polls its health gate: the pass has decided, stop it here.
+
+    A BaseException, so that no `except Exception` in kaudit turns it into a report.
+    """
+
+
+def _stop_at_the_gate(seconds: float) -> None:
+    raise GateReached
+
+
 def agent_target(
     root: Path,
     spec: Callable[[], Mapping[str, Any]] | None,
@@ -185,12 +196,15 @@ def agent_target(
             readyz_url="https://127.0.0.1:9/readyz",  # the discard port: refused at once
             pod_log_root=root / "var/log/pods",
         )
-        agent = NodeAgent(cast(KubeApi, api), settings, sleep=lambda seconds: None)
+        agent = NodeAgent(cast(KubeApi, api), settings, sleep=_stop_at_the_gate)
         try:
             agent.reconcile_once()
         except KubeError as error:
             # run_forever handles these as "API not usable" and retries: not a crash.
             return {"refused": True, "message": f"API error: {error}", "dry_runs": api.dry_runs}
+        except GateReached:
+            # A disable needs no dry-run: it writes, then waits for the API server.
+            return {"refused": False, "message": "wrote, then waited in the health gate"}
         # Refused: the pass stopped before it asked the API server to validate a new pod.
         return {
             "refused": api.dry_runs == 0,
