@@ -374,7 +374,11 @@ def _nested_list(depth: int) -> Any:
 
 def _host_path(name: str, key: str, value: str) -> SpecInput:
     return SpecInput(
-        id=name, make=lambda: {"hostPaths": {key: value}}, expect="refused", names=(key,)
+        id=name,
+        make=lambda: {"hostPaths": {key: value}},
+        expect="refused",
+        # The field, or the path itself (the agent names the host file it would not use).
+        names=(key, value[:60]),
     )
 
 
@@ -479,7 +483,8 @@ def _spec_cases(spec: SpecInput) -> Iterator[Case]:
         return Prepared(
             run=cli_target(["node", "apply", "--config", str(config), "--host-root", str(root)]),
             limits=Limits(cwd=case_dir),
-            names=spec.names,
+            # A limit of the file's own reader (its size, its YAML nodes) names the file.
+            names=(*spec.names, str(config)),
         )
 
     yield Case(

@@ -123,6 +123,9 @@ def _child(
 ) -> None:
     code = 0
     try:
+        # If the test process dies (Ctrl-C, a crash), its children go with it: a FIFO case
+        # would otherwise wait forever with no parent to kill it.
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
         result_fd = os.open(result_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         output_fd = os.open(output_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         stdin_fd = os.open(limits.stdin or os.devnull, os.O_RDONLY)
@@ -222,6 +225,7 @@ def _wait_for(
 
 # --- a read-only file system, in the child's own mount namespace --------------------------
 
+_PR_SET_PDEATHSIG = 1
 _CLONE_NEWNS = 0x00020000
 _MS_RDONLY = 1
 _MS_REMOUNT = 32

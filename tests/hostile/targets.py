@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -176,6 +177,15 @@ def _stop_at_the_gate(seconds: float) -> None:
     raise GateReached
 
 
+class _WarningsKept(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.last = ""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.last = record.getMessage()
+
+
 def agent_target(
     root: Path,
     spec: Callable[[], Mapping[str, Any]] | None,
@@ -196,6 +206,8 @@ def agent_target(
             readyz_url="https://127.0.0.1:9/readyz",  # the discard port: refused at once
             pod_log_root=root / "var/log/pods",
         )
+        warnings = _WarningsKept()
+        logging.getLogger("kaudit").addHandler(warnings)
         agent = NodeAgent(cast(KubeApi, api), settings, sleep=_stop_at_the_gate)
         try:
             agent.reconcile_once()
@@ -206,9 +218,10 @@ def agent_target(
             # A disable needs no dry-run: it writes, then waits for the API server.
             return {"refused": False, "message": "wrote, then waited in the health gate"}
         # Refused: the pass stopped before it asked the API server to validate a new pod.
+        # Without an AuditConfig there is no status to report to: the log says why.
         return {
             "refused": api.dry_runs == 0,
-            "message": api.last_message(),
+            "message": api.last_message() or warnings.last,
             "dry_runs": api.dry_runs,
         }
 
