@@ -73,25 +73,30 @@ def markdown_lines(runs: Sequence[CaseRun]) -> list[str]:
     return lines
 
 
+def run_cases(
+    cases: Sequence[Case], folder: Path, *, jobs: int, progress: bool = False
+) -> list[CaseRun]:
+    """Run cases `jobs` at a time, each in its own child and its own folder under folder."""
+
+    def one(numbered: tuple[int, Case]) -> CaseRun:
+        number, case = numbered
+        run = run_case(case, folder / f"case-{number}")
+        if progress:
+            print(f"{run.verdict:12} {run.outcome.seconds:6.2f} s  {case.id}", file=sys.stderr)
+        return run
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        return list(pool.map(one, enumerate(cases)))
+
+
 def run_all(
     *, select: Callable[[str], bool], progress: bool, jobs: int = 1
 ) -> tuple[list[CaseRun], int]:
-    """Every selected case, `jobs` at a time (each in its own child and folder)."""
+    """Every selected case that can run here, and how many could not."""
     cases = [case for case in all_cases() if select(case.id)]
     runnable = [case for case in cases if case.skip is None]
-    with (
-        tempfile.TemporaryDirectory(prefix="kaudit-hostile-report-") as scratch,
-        ThreadPoolExecutor(max_workers=max(1, jobs)) as pool,
-    ):
-
-        def one(numbered: tuple[int, Case]) -> CaseRun:
-            number, case = numbered
-            run = run_case(case, Path(scratch) / f"case-{number}")
-            if progress:
-                print(f"{run.verdict:12} {run.outcome.seconds:6.2f} s  {case.id}", file=sys.stderr)
-            return run
-
-        runs = list(pool.map(one, enumerate(runnable)))
+    with tempfile.TemporaryDirectory(prefix="kaudit-hostile-report-") as scratch:
+        runs = run_cases(runnable, Path(scratch), jobs=jobs, progress=progress)
     return runs, len(cases) - len(runnable)
 
 

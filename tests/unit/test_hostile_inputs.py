@@ -6,50 +6,63 @@ admission webhook's handler or the node agent's reconcile pass, in a forked chil
 time and memory. The test fails with every complaint: the traceback, the hang, the memory, the
 unclear error, the host file that changed. The terminal summary reports the totals and the
 worst case.
+
+The selected cases all run when the first of them is reached, two at a time (one per core,
+at most two): most of a case's time is a child's CPU, and the suite must stay near two
+minutes on a two-core machine. Each test then reports its own case.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
 import pytest
 
 from tests.hostile.cases import all_cases
-from tests.hostile.report import summary_lines
-from tests.hostile.suite import CaseRun, run_case
+from tests.hostile.report import run_cases, summary_lines
+from tests.hostile.suite import CaseRun
 from tests.hostile.targets import Case
 
 CASES = all_cases()
+JOBS = min(2, len(os.sched_getaffinity(0)))
 
 
 class HostileReport:
-    """Collects the runs of this session and prints the report after pytest's own summary."""
+    """The runs of this session, printed after pytest's own summary."""
 
-    def __init__(self) -> None:
-        self.runs: list[CaseRun] = []
-        self.skipped = 0
+    def __init__(self, runs: dict[str, CaseRun], skipped: int) -> None:
+        self.runs = runs
+        self.skipped = skipped
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if self.runs or self.skipped:
             terminalreporter.section("hostile inputs")
-            for line in summary_lines(self.runs, skipped=self.skipped):
+            for line in summary_lines(list(self.runs.values()), skipped=self.skipped):
                 terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")
-def hostile_report(request: pytest.FixtureRequest) -> HostileReport:
-    report = HostileReport()
+def hostile_runs(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> HostileReport:
+    selected: list[Case] = [
+        item.callspec.params["case"]
+        for item in request.session.items
+        if isinstance(item, pytest.Function)
+        and item.originalname == "test_hostile_input_is_refused_cleanly_or_accepted_safely"
+    ]
+    runnable = [case for case in selected if case.skip is None]
+    runs = run_cases(runnable, tmp_path_factory.mktemp("hostile"), jobs=JOBS)
+    report = HostileReport({run.case.id: run for run in runs}, len(selected) - len(runnable))
     request.config.pluginmanager.register(report, "kaudit-hostile-report")
     return report
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 def test_hostile_input_is_refused_cleanly_or_accepted_safely(
-    case: Case, tmp_path: Path, hostile_report: HostileReport
+    case: Case, hostile_runs: HostileReport
 ) -> None:
     if case.skip is not None:
-        hostile_report.skipped += 1
         pytest.skip(case.skip)
-    run = run_case(case, tmp_path / "case")
-    hostile_report.runs.append(run)
+    run = hostile_runs.runs[case.id]
     assert not run.complaints, f"{case.id} ({case.input}):\n" + "\n".join(run.complaints)
