@@ -17,6 +17,7 @@ import hashlib
 import io
 import json
 import logging
+import math
 import os
 import resource
 import select
@@ -33,7 +34,10 @@ from pathlib import Path
 from typing import Any
 
 MIB = 1024 * 1024
+# Of CPU time; a child that does not run (blocked) for that long on the wall clock hangs.
 DEFAULT_SECONDS = 20.0
+# A child that runs but is starved gets this many times DEFAULT_SECONDS of wall clock.
+WALL_CAP_FACTOR = 4
 # Above what the parent has mapped already (Python, pytest, kaudit): the child's own budget.
 DEFAULT_MEMORY = 512 * MIB
 # What the child may keep of a message or of its output: a clear error is short.
@@ -74,7 +78,9 @@ class Outcome:
         if self.ended == "raised":
             return self.traceback.strip().splitlines()[-1] if self.traceback else "raised"
         if self.ended == "timeout":
-            return f"no answer after {self.seconds:.0f} s (killed)"
+            return f"no answer after {self.seconds:.0f} s, not running: it hangs (killed)"
+        if self.ended == "killed" and self.signal_number in (signal.SIGXCPU, signal.SIGKILL):
+            return f"used all its CPU time ({self.seconds:.0f} s on the clock, killed)"
         if self.ended == "memory":
             return f"ran out of its memory limit (peak {self.peak_rss_kib // 1024} MiB)"
         if self.ended == "killed":
@@ -146,6 +152,9 @@ def _child(
             signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
             resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size, limits.file_size))
         resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+        # SIGXCPU at the soft limit ends the child (its default action); SIGKILL one second on.
+        cpu = math.ceil(limits.seconds)
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
         payload: dict[str, Any]
         try:
             payload = {"ended": "returned", "result": _kept(dict(target()))}
@@ -189,12 +198,7 @@ def _kept(value: object) -> Any:
 def _wait_for(
     pid: int, limits: Limits, started: float, result_path: Path, output_path: Path
 ) -> Outcome:
-    pidfd = os.pidfd_open(pid)
-    try:
-        ready, _, _ = select.select([pidfd], [], [], limits.seconds)
-    finally:
-        os.close(pidfd)
-    timed_out = not ready
+    timed_out = not _ended_in_time(pid, limits.seconds)
     if timed_out:
         os.kill(pid, signal.SIGKILL)
     _, status, usage = os.wait4(pid, 0)
@@ -221,6 +225,41 @@ def _wait_for(
         seconds=seconds,
         peak_rss_kib=peak,
     )
+
+
+def _ended_in_time(pid: int, seconds: float) -> bool:
+    """Wait for the child; False when it hangs.
+
+    A hang is a child that is still there after `seconds` and not running: blocked on a FIFO,
+    waiting for a writer, sleeping. A child that is running still is only slow, or starved
+    by a loaded machine: its bound is its CPU time (RLIMIT_CPU, the same `seconds`), so that
+    the verdict does not depend on what else the machine runs; a wall-clock cap of a few times
+    `seconds` still ends it.
+    """
+    pidfd = os.pidfd_open(pid)
+    try:
+        waited = 0.0
+        while waited < seconds * WALL_CAP_FACTOR:
+            step = seconds if waited == 0.0 else 1.0
+            ready, _, _ = select.select([pidfd], [], [], step)
+            if ready:
+                return True
+            waited += step
+            if _process_state(pid) not in ("R", ""):
+                return False
+        return False
+    finally:
+        os.close(pidfd)
+
+
+def _process_state(pid: int) -> str:
+    """R running, S sleeping, D waiting on a disk, ... ("" when gone)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    # The command name is in parentheses and may hold spaces: the state follows the last ")".
+    return text.rpartition(")")[2].split()[0]
 
 
 # --- a read-only file system, in the child's own mount namespace --------------------------

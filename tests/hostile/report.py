@@ -74,13 +74,18 @@ def markdown_lines(runs: Sequence[CaseRun]) -> list[str]:
 
 
 def run_cases(
-    cases: Sequence[Case], folder: Path, *, jobs: int, progress: bool = False
+    cases: Sequence[Case],
+    folder: Path,
+    *,
+    jobs: int,
+    progress: bool = False,
+    seconds: float | None = None,
 ) -> list[CaseRun]:
     """Run cases `jobs` at a time, each in its own child and its own folder under folder."""
 
     def one(numbered: tuple[int, Case]) -> CaseRun:
         number, case = numbered
-        run = run_case(case, folder / f"case-{number}")
+        run = run_case(case, folder / f"case-{number}", seconds=seconds)
         if progress:
             print(f"{run.verdict:12} {run.outcome.seconds:6.2f} s  {case.id}", file=sys.stderr)
         return run
@@ -90,13 +95,17 @@ def run_cases(
 
 
 def run_all(
-    *, select: Callable[[str], bool], progress: bool, jobs: int = 1
+    *,
+    select: Callable[[str], bool],
+    progress: bool,
+    jobs: int = 1,
+    seconds: float | None = None,
 ) -> tuple[list[CaseRun], int]:
     """Every selected case that can run here, and how many could not."""
     cases = [case for case in all_cases() if select(case.id)]
     runnable = [case for case in cases if case.skip is None]
     with tempfile.TemporaryDirectory(prefix="kaudit-hostile-report-") as scratch:
-        runs = run_cases(runnable, Path(scratch), jobs=jobs, progress=progress)
+        runs = run_cases(runnable, Path(scratch), jobs=jobs, progress=progress, seconds=seconds)
     return runs, len(cases) - len(runnable)
 
 
@@ -106,9 +115,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--markdown", action="store_true", help="a table of every case")
     parser.add_argument("--quiet", action="store_true", help="no line per case on stderr")
     parser.add_argument("-j", "--jobs", type=int, default=1, help="cases run at once (default 1)")
+    parser.add_argument(
+        "--seconds", type=float, help="each case's CPU-time bound instead of its own (20 s)"
+    )
     args = parser.parse_args(argv)
     runs, skipped = run_all(
-        select=lambda name: args.contains in name, progress=not args.quiet, jobs=args.jobs
+        select=lambda name: args.contains in name,
+        progress=not args.quiet,
+        jobs=args.jobs,
+        seconds=args.seconds,
     )
     lines = markdown_lines(runs) if args.markdown else summary_lines(runs, skipped=skipped)
     print("\n".join(lines))

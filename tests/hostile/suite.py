@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tests.hostile.harness import KEPT_CHARS, Outcome, run_in_child, tree_changes, tree_state
@@ -43,11 +43,13 @@ class CaseRun:
         return message.splitlines()[0][:200] if message else ""
 
 
-def run_case(case: Case, case_dir: Path) -> CaseRun:
+def run_case(case: Case, case_dir: Path, *, seconds: float | None = None) -> CaseRun:
+    """Prepare, run and judge one case; `seconds` replaces its time bound (a quick survey)."""
     case_dir.mkdir(parents=True, exist_ok=True)
     prepared = case.prepare(case_dir)
+    limits = prepared.limits if seconds is None else replace(prepared.limits, seconds=seconds)
     before = tree_state(case_dir)
-    outcome = run_in_child(prepared.run, prepared.limits)
+    outcome = run_in_child(prepared.run, limits)
     after = tree_state(case_dir)
     complaints = judge(case, prepared, outcome)
     refused = bool(outcome.result.get("refused")) or outcome.ended != "returned"
