@@ -812,6 +812,8 @@ def _pending_change_cases() -> Iterator[Case]:
             run=agent_target(root, lambda: CONFIG_MAP_SPEC, _text(inputs.recursive_alias)),
             names=("policy",),
             after=(pending_change_gone,),
+            # Undoing the unwritten change takes the new policy file away again.
+            may_change=(str(layout.policy_file.relative_to(case_dir)),),
         )
 
     yield Case(

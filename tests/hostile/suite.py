@@ -53,7 +53,11 @@ def run_case(case: Case, case_dir: Path, *, seconds: float | None = None) -> Cas
     after = tree_state(case_dir)
     complaints = judge(case, prepared, outcome)
     refused = bool(outcome.result.get("refused")) or outcome.ended != "returned"
-    allowed = _allowed_on_refusal(case_dir) if refused else _allowed_on_acceptance(case_dir)
+    expected = _allowed_on_refusal(case_dir) if refused else _allowed_on_acceptance(case_dir)
+
+    def allowed(path: str) -> bool:
+        return path in prepared.may_change or expected(path)
+
     complaints += [
         f"host changed: {change}" for change in tree_changes(before, after, allowed=allowed)
     ]

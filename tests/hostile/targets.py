@@ -51,6 +51,9 @@ class Prepared:
     names: tuple[str, ...] = ()
     # Extra checks on the case folder afterwards: each returns its complaints.
     after: tuple[Callable[[Path, Result], list[str]], ...] = ()
+    # Paths (relative to the case folder) the case expects kaudit to change even when it
+    # refuses the input: a recovery that undoes an earlier, unfinished change.
+    may_change: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
