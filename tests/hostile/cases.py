@@ -599,6 +599,12 @@ def _plant_state(data: bytes) -> Callable[[Path, Path], None]:
     return plant
 
 
+def _policy_key(state: Mapping[str, Any]) -> str:
+    # The state file records the paths under their Python names (policy_file): change the
+    # recorded value, never add a field, so the path check is what refuses it.
+    return "policy_file" if "policy_file" in state["hostPaths"] else "policyFile"
+
+
 def _plant_state_pointing_outside(case_dir: Path, root: Path) -> None:
     """The review's case: the state says the manifest is at /../outside/..., a managed one."""
     enable_in_parent(root)
@@ -606,14 +612,14 @@ def _plant_state_pointing_outside(case_dir: Path, root: Path) -> None:
     outside.write_bytes(_manifest_path(root).read_bytes())
     state = json.loads(_state_path(root).read_text())
     state["hostPaths"]["manifest"] = "/../outside/kube-apiserver.yaml"
-    state["hostPaths"]["policyFile"] = "/../outside/victim.txt"
+    state["hostPaths"][_policy_key(state)] = "/../outside/victim.txt"
     _state_path(root).write_text(json.dumps(state))
 
 
 def _plant_state_pointing_at_pki(case_dir: Path, root: Path) -> None:
     enable_in_parent(root)
     state = json.loads(_state_path(root).read_text())
-    state["hostPaths"]["policyFile"] = "//etc/kubernetes/pki/sa.key"
+    state["hostPaths"][_policy_key(state)] = "//etc/kubernetes/pki/sa.key"
     _state_path(root).write_text(json.dumps(state))
 
 
