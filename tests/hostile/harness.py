@@ -60,7 +60,7 @@ class Limits:
 class Outcome:
     """How one child ended."""
 
-    ended: str  # "returned", "raised", "timeout", "killed", "memory"
+    ended: str  # "returned", "raised", "timeout", "wall cap", "killed", "memory"
     result: Result = field(default_factory=dict)
     traceback: str = ""
     output: str = ""
@@ -77,6 +77,8 @@ class Outcome:
     def describe(self) -> str:
         if self.ended == "raised":
             return self.traceback.strip().splitlines()[-1] if self.traceback else "raised"
+        if self.ended == "wall cap":
+            return f"still running after {self.seconds:.0f} s on the clock (killed)"
         if self.ended == "timeout":
             return f"no answer after {self.seconds:.0f} s, not running: it hangs (killed)"
         if self.ended == "killed" and self.signal_number in (signal.SIGXCPU, signal.SIGKILL):
@@ -198,7 +200,8 @@ def _kept(value: object) -> Any:
 def _wait_for(
     pid: int, limits: Limits, started: float, result_path: Path, output_path: Path
 ) -> Outcome:
-    timed_out = not _ended_in_time(pid, limits.seconds)
+    waited = _wait_while_alive(pid, limits.seconds)
+    timed_out = waited != "ended"
     if timed_out:
         os.kill(pid, signal.SIGKILL)
     _, status, usage = os.wait4(pid, 0)
@@ -206,7 +209,7 @@ def _wait_for(
     peak = int(usage.ru_maxrss)
     output = output_path.read_text(encoding="utf-8", errors="replace")[-KEPT_CHARS * 4 :]
     if timed_out:
-        return Outcome(ended="timeout", output=output, seconds=seconds, peak_rss_kib=peak)
+        return Outcome(ended=waited, output=output, seconds=seconds, peak_rss_kib=peak)
     if os.WIFSIGNALED(status):
         number = os.WTERMSIG(status)
         return Outcome(
@@ -227,8 +230,8 @@ def _wait_for(
     )
 
 
-def _ended_in_time(pid: int, seconds: float) -> bool:
-    """Wait for the child; False when it hangs.
+def _wait_while_alive(pid: int, seconds: float) -> str:
+    """Wait for the child: "ended", "timeout" when it hangs, "wall cap" when starved too long.
 
     A hang is a child that is still there after `seconds` and not running: blocked on a FIFO,
     waiting for a writer, sleeping. A child that is running still is only slow, or starved
@@ -243,11 +246,11 @@ def _ended_in_time(pid: int, seconds: float) -> bool:
             step = seconds if waited == 0.0 else 1.0
             ready, _, _ = select.select([pidfd], [], [], step)
             if ready:
-                return True
+                return "ended"
             waited += step
             if _process_state(pid) not in ("R", ""):
-                return False
-        return False
+                return "timeout"
+        return "wall cap"
     finally:
         os.close(pidfd)
 
