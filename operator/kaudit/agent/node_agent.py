@@ -867,7 +867,12 @@ class NodeAgent:
         if desired.patch is None:
             return
         new_text = enable_audit(snapshot.manifest_text, desired.patch, source=str(layout.manifest))
-        pod = load_single_document(new_text)
+        try:
+            pod = load_single_document(new_text)
+        except YamlTextError as error:
+            # The round-trip reader kept something the plain one refuses (a number too long to
+            # convert): the manifest is not one kaudit can have validated, so nothing is written.
+            raise ManifestError(str(layout.manifest), "(file)", str(error)) from None
         if not isinstance(pod, dict):
             return
         metadata = dict(pod.get("metadata") or {})

@@ -18,7 +18,7 @@ from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from kaudit.limits import MAX_MANIFEST_BYTES, too_large
 from kaudit.manifest._text import BlockStyle, Lines, is_flow, is_null, scalar_text, walk
 from kaudit.manifest.model import ManifestError
-from kaudit.yamltext import YamlLimitError, YamlLimits, bounded_yaml
+from kaudit.yamltext import YamlLimitError, YamlLimits, bounded_yaml, one_line
 
 APISERVER = "kube-apiserver"
 _SHELLS = frozenset({"sh", "bash", "ash", "dash", "zsh", "busybox"})
@@ -140,7 +140,7 @@ def parse_document(text: str, source: str) -> MappingNode:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise error(source, "(file)", f"is not valid YAML: {exc.problem}{where}") from None
     except YAMLError as exc:
-        raise error(source, "(file)", f"is not valid YAML: {exc}") from None
+        raise error(source, "(file)", f"is not valid YAML: {one_line(exc)}") from None
     if not documents:
         raise error(source, "(file)", "holds no YAML document, only comments")
     if len(documents) > 1:

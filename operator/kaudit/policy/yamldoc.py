@@ -33,7 +33,7 @@ from ruamel.yaml.resolver import VersionedResolver
 from ruamel.yaml.tag import Tag
 
 from kaudit.limits import MAX_POLICY_SCALAR_BYTES
-from kaudit.yamltext import YamlLimitError, YamlLimits, bounded_yaml, check_expansion
+from kaudit.yamltext import YamlLimitError, YamlLimits, bounded_yaml, check_expansion, one_line
 
 # A tag of our own for plain scalars, so that they can be typed with go-yaml v2's rules below
 # while explicitly tagged (`!!str 5`) and quoted scalars keep the type they were given.
@@ -135,7 +135,7 @@ def _yaml_error_finding(error: YAMLError) -> Finding:
         context = f"{error.context}: " if error.context else ""
         message = f"not valid YAML: {context}{error.problem}{where}"
         return Finding("", message, mark.line + 1)
-    return Finding("", f"not valid YAML: {error}", None)
+    return Finding("", f"not valid YAML: {one_line(error)}", None)
 
 
 class _Converter:
