@@ -30,6 +30,21 @@ for node in $(kubectl get nodes -o jsonpath='{.items[*].metadata.name}'); do
   log "image $image imported into $node"
 done
 
+# A namespace still going away (a kubectl delete -k deploy/ just before) refuses new content:
+# wait for it to be gone rather than fail half-applied.
+for namespace in kaudit-system kaudit-node; do
+  waited=0
+  while [[ "$(kubectl get namespace "$namespace" -o jsonpath='{.status.phase}' 2>/dev/null)" == Terminating ]]; do
+    if (( waited >= 300 )); then
+      log "namespace $namespace is still terminating after ${waited}s; see kubectl get namespace $namespace -o yaml"
+      exit 1
+    fi
+    (( waited % 15 == 0 )) && log "waiting for namespace $namespace to finish terminating (${waited}s)"
+    sleep 3
+    waited=$((waited + 3))
+  done
+done
+
 # The agents moved from kaudit-system to kaudit-node: an agent left from an older deploy would
 # be a second one on each node (apply does not prune it).
 kubectl -n kaudit-system delete daemonset/kaudit-agent serviceaccount/kaudit-agent \
