@@ -13,6 +13,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +22,10 @@ from tests.e2e.operator_support import CONFIG, KAUDIT, SEED_FLAGS, undeploy, wai
 from tests.testbed import REPO_ROOT, BedNode
 
 pytestmark = pytest.mark.e2e
+
+# The controller (and the policy ConfigMaps) and the node agents, as deploy/ puts them.
+POLICY_NAMESPACE = "kaudit-system"
+KAUDIT_NAMESPACES = ("kaudit-system", "kaudit-node")
 
 
 @pytest.fixture(scope="module")
@@ -198,6 +203,111 @@ def test_an_invalid_policy_is_refused_at_apply_and_the_node_is_untouched(deploye
     time.sleep(10)
     after = bed.manifest_path.stat()
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+
+def billion_laughs(levels: int = 9, width: int = 9) -> str:
+    """A few hundred bytes of YAML whose aliases expand to width**levels strings."""
+    lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for level in range(1, levels):
+        refs = ",".join([f"*a{level - 1}"] * width)
+        lines.append(f"a{level}: &a{level} [{refs}]")
+    return "\n".join(
+        [
+            "apiVersion: audit.k8s.io/v1",
+            "kind: Policy",
+            *lines,
+            "rules:",
+            "  - level: Metadata",
+            f"    users: *a{levels - 1}",
+            "",
+        ]
+    )
+
+
+def kaudit_containers(bed: BedNode) -> dict[str, dict[str, Any]]:
+    """The controller's and the agents' container statuses, by pod name."""
+    found: dict[str, dict[str, Any]] = {}
+    for namespace in KAUDIT_NAMESPACES:
+        for pod in bed.kubectl_json("get", "pods", "-n", namespace)["items"]:
+            for status in pod["status"].get("containerStatuses", []):
+                found[pod["metadata"]["name"]] = status
+    return found
+
+
+def peak_memory_bytes(container_id: str) -> int:
+    """The container's peak memory, from the cgroup of its processes as the host sees it
+    (cgroup v1 memory.max_usage_in_bytes, v2 memory.peak): the figure its limit is held to."""
+    wanted = container_id.rsplit("://", maxsplit=1)[-1]
+    for proc in Path("/proc").iterdir():
+        try:
+            lines = (proc / "cgroup").read_text().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            _, controllers, path = line.split(":", 2)
+            if not path.endswith(wanted):
+                continue
+            if "memory" in controllers.split(","):
+                return int(
+                    Path(f"/sys/fs/cgroup/memory{path}/memory.max_usage_in_bytes").read_text()
+                )
+            if controllers == "":
+                return int(Path(f"/sys/fs/cgroup{path}/memory.peak").read_text())
+    raise AssertionError(f"no process of container {wanted} found on the host")
+
+
+def test_an_alias_bomb_in_the_policy_configmap_is_reported_and_nothing_falls_over(
+    deployed: BedNode,
+) -> None:
+    bed = deployed
+    good = "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n  - level: Metadata\n"
+    bomb = billion_laughs()
+    assert len(bomb.encode()) < 700
+    configmap = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "e2e-policy", "namespace": POLICY_NAMESPACE},
+        "data": {"policy.yaml": good},
+    }
+    bed.kubectl("apply", "-f", "-", input=json.dumps(configmap))
+    spec = (
+        "  policy:\n    configMapRef:\n"
+        f"      namespace: {POLICY_NAMESPACE}\n      name: e2e-policy\n      key: policy.yaml\n"
+    )
+    assert apply(bed, spec).returncode == 0
+    wait_ready(bed)
+    before = kaudit_containers(bed)
+    manifest_before = bed.manifest_path.read_bytes()
+
+    configmap["data"] = {"policy.yaml": bomb}
+    bed.kubectl("apply", "-f", "-", input=json.dumps(configmap))
+
+    def policy_invalid() -> str | None:
+        conditions = bed.kubectl_json("get", "auditconfig", "cluster")["status"]["conditions"]
+        stalled = [c for c in conditions if c["type"] == "Stalled" and c["status"] == "True"]
+        if stalled and stalled[0]["reason"] == "PolicyInvalid":
+            return str(stalled[0]["message"])
+        return None
+
+    message = wait_until("the AuditConfig to report the alias bomb", policy_invalid, timeout=120)
+    print(f"reported: {message}")
+    assert "alias" in message
+    time.sleep(20)  # long enough for a runaway expansion to reach the containers' limits
+    after = kaudit_containers(bed)
+    assert set(after) == set(before), "a kaudit pod went away"
+    for name, status in after.items():
+        assert status["restartCount"] == before[name]["restartCount"], (name, status)
+        assert status["ready"], (name, status)
+        peak = peak_memory_bytes(status["containerID"])
+        print(f"{name}: peak memory {peak / 2**20:.0f} MiB")
+        assert peak < 256 * 2**20, f"{name} peaked at {peak} bytes, its limit is 256 MiB"
+    assert bed.manifest_path.read_bytes() == manifest_before
+
+    configmap["data"] = {"policy.yaml": good}
+    bed.kubectl("apply", "-f", "-", input=json.dumps(configmap))
+    assert apply(bed, "  enabled: true\n").returncode == 0
+    wait_ready(bed)
+    bed.kubectl("delete", "configmap", "e2e-policy", "-n", POLICY_NAMESPACE)
 
 
 def test_a_hand_edit_that_removes_the_audit_flags_is_corrected(deployed: BedNode) -> None:
