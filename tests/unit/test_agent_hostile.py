@@ -149,6 +149,21 @@ def test_a_symlinked_manifest_is_reported_not_followed(tmp_path: Path) -> None:
     assert elsewhere.read_text(encoding="utf-8") == MANIFEST
 
 
+def test_the_health_gate_falls_back_to_kubeadms_defaults_on_a_symlinked_manifest(
+    tmp_path: Path,
+) -> None:
+    # Mid-gate, a manifest the host layer refuses must not raise: the gate has to be able to
+    # go on and roll back. It names the mirror pod and /readyz as kubeadm would.
+    layout = host(tmp_path)
+    elsewhere = tmp_path / "elsewhere.yaml"
+    elsewhere.write_text(MANIFEST, encoding="utf-8")
+    layout.manifest.unlink()
+    layout.manifest.symlink_to(elsewhere)
+    agent = agent_for(FakeApi(body({})), tmp_path)
+    assert agent._mirror_pod_name(layout) == "kube-apiserver-cp-1"
+    assert agent._readyz_url(layout) == "https://127.0.0.1:6443/readyz"
+
+
 def test_a_fifo_manifest_is_reported_without_waiting_for_a_writer(tmp_path: Path) -> None:
     layout = host(tmp_path)
     layout.manifest.unlink()

@@ -379,13 +379,13 @@ class NodeAgent:
         """
         try:
             # Byte-exact: a CRLF manifest must compare with its own bytes.
-            manifest_text = _read_manifest(layout)
+            manifest_text = read_optional_manifest_text(layout)
             if manifest_text is None:
                 return False
             if not desired.enabled or desired.patch is None:
                 return not inspect_manifest(manifest_text, source=str(layout.manifest)).managed
             wanted = enable_audit(manifest_text, desired.patch, source=str(layout.manifest))
-            policy = _read_policy(layout)
+            policy = read_policy_text(layout)
         except (OSError, ManifestError):
             return False
         return same_pod(wanted, manifest_text) and policy == desired.policy_text
@@ -673,10 +673,8 @@ class NodeAgent:
         pending = load_pending_change(layout)
         if pending is None:
             return
-        try:
-            on_disk = _read_manifest(layout)
-        except OSError:
-            on_disk = None
+        # The host layer turns every OS error into a HostError: reported like the record's.
+        on_disk = read_optional_manifest_text(layout)
         if on_disk == pending.snapshot.manifest_text:
             # The previous run stopped between its backup and its manifest write: the kubelet
             # never saw a change. Put back what else it may have written (the policy file);
@@ -820,7 +818,7 @@ class NodeAgent:
     def _nudge_kubelet(self, layout: HostLayout) -> None:
         """Write the manifest again (new inode): kubernetes/kubernetes#109596 workaround."""
         try:
-            text = _read_manifest(layout)
+            text = read_optional_manifest_text(layout)
             if text is None:
                 return
             write_manifest_atomically(layout, text)
@@ -829,13 +827,8 @@ class NodeAgent:
             log.warning("Could not rewrite the manifest to nudge the kubelet: %s", error)
 
     def _mirror_pod_name(self, layout: HostLayout) -> str:
-        name = "kube-apiserver"
-        try:
-            pod = load_single_document(_read_manifest(layout) or "")
-            if isinstance(pod, dict):
-                name = str((pod.get("metadata") or {}).get("name") or name)
-        except (OSError, YamlTextError, InputRefusedError):
-            pass
+        pod = _manifest_pod(layout)
+        name = str((pod.get("metadata") or {}).get("name") or "kube-apiserver")
         return f"{name}-{self.settings.node_name}"
 
     def _readyz_url(self, layout: HostLayout) -> str:
@@ -843,11 +836,8 @@ class NodeAgent:
             return self.settings.readyz_url
         port = "6443"
         host = "127.0.0.1"
-        try:
-            pod = load_single_document(_read_manifest(layout) or "")
-        except (OSError, YamlTextError, InputRefusedError):
-            pod = None
-        if isinstance(pod, dict):
+        pod = _manifest_pod(layout)
+        if pod:
             for container in (pod.get("spec") or {}).get("containers") or []:
                 for item in [*(container.get("command") or []), *(container.get("args") or [])]:
                     text = str(item)
@@ -1031,13 +1021,12 @@ class NodeAgent:
             self._lease(plan).release()
 
 
-def _read_manifest(layout: HostLayout) -> str | None:
-    """The manifest's text, bytes kept (CRLF too); None if missing; HostError if hostile.
-
-    Through the host layer, which refuses a symlink anywhere below the host root, not only as
-    the file itself."""
-    return read_optional_manifest_text(layout)
-
-
-def _read_policy(layout: HostLayout) -> str | None:
-    return read_policy_text(layout)
+def _manifest_pod(layout: HostLayout) -> dict[str, Any]:
+    """The manifest as plain data for the health gate's lookups (the mirror pod's name, the
+    /readyz address); {} when it cannot be read or parsed, so that the gate goes on with
+    kubeadm's defaults and can still roll back."""
+    try:
+        pod = load_single_document(read_optional_manifest_text(layout) or "")
+    except (HostError, YamlTextError):
+        return {}
+    return pod if isinstance(pod, dict) else {}
