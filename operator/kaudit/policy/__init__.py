@@ -21,6 +21,7 @@ from kaudit.policy.model import (
 from kaudit.policy.presets import preset_names, preset_policy, preset_text
 from kaudit.policy.render import check_rendered_size, policy_hash, render_policy
 from kaudit.policy.validation import (
+    check_policy_bytes,
     check_policy_data,
     check_policy_text,
     check_rules_data,
@@ -41,6 +42,7 @@ __all__ = [
     "PolicyError",
     "PolicyProblem",
     "PolicyRule",
+    "check_policy_bytes",
     "check_policy_data",
     "check_policy_text",
     "check_rendered_size",

@@ -3,9 +3,11 @@
 kube-apiserver loads `--audit-policy-file` in `LoadPolicyFromBytes`
 (staging/src/k8s.io/apiserver/pkg/audit/policy/reader.go):
 
-1. It decodes strictly first; on a *strict* decoding error (an unknown field, a duplicate key)
-   it logs "Audit policy contains errors, falling back to lenient decoding" and decodes again
-   leniently, which drops unknown fields and keeps the last of duplicate keys. Any other decode
+1. A file whose first character after Unicode spaces is `{` is JSON, anything else YAML
+   (kaudit.policy.jsondoc and kaudit.policy.yamldoc read each as Go does). It decodes strictly
+   first; on a *strict* decoding error (an unknown field, a duplicate key) it logs "Audit
+   policy contains errors, falling back to lenient decoding" and decodes again leniently,
+   which drops unknown fields and keeps the last of duplicate keys. Any other decode
    error (YAML that does not parse, a number where a string is expected, a missing or foreign
    apiVersion/kind) fails the start: "failed decoding: ...".
 2. The group/version must be audit.k8s.io/v1 (the only one left since 1.24, PR #108092); a
@@ -33,6 +35,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final, TypeGuard
 
 from kaudit.limits import MAX_POLICY_RULES, MAX_POLICY_SCALAR_BYTES
+from kaudit.policy.jsondoc import (
+    JsonDocument,
+    ShadowedValue,
+    is_json_buffer,
+    load_json_document,
+)
 from kaudit.policy.model import (
     API_VERSION,
     KIND,
@@ -45,7 +53,7 @@ from kaudit.policy.model import (
     PolicyRule,
     Severity,
 )
-from kaudit.policy.yamldoc import child_path, load_first_document
+from kaudit.policy.yamldoc import Finding, LoadedDocument, child_path, load_first_document
 
 _LENIENT: Final = (
     'kube-apiserver logs "Audit policy contains errors, falling back to lenient decoding"'
@@ -68,6 +76,25 @@ _RULE_FIELDS: Final = frozenset(
     }
 )
 _GROUP_RESOURCES_FIELDS: Final = frozenset({"group", "resources", "resourceNames"})
+_RULE_STRING_LISTS: Final = frozenset(
+    {"users", "userGroups", "verbs", "namespaces", "nonResourceURLs", "omitStages"}
+)
+
+# encoding/json (fold.go) matches a key to a field by folding every rune to the smallest of
+# its unicode.SimpleFold orbit. For ASCII names only ASCII letters and two more runes fold in:
+# U+017F (long s) to S and U+212A (Kelvin sign) to K (checked against Go's tables).
+_GO_FOLD: Final = str.maketrans(
+    {
+        **{chr(code): chr(code - 32) for code in range(ord("a"), ord("z") + 1)},
+        "\u017f": "S",
+        "\u212a": "K",
+    }
+)
+_TYPE_META_FIELDS: Final = ("apiVersion", "kind")
+_TYPE_META_FOLDED: Final = frozenset(name.translate(_GO_FOLD) for name in _TYPE_META_FIELDS)
+# managedFields[].fieldsV1 is kept as raw JSON (metav1.FieldsV1): Go never looks inside, so a
+# duplicate key there is no strict error (checked against kube-apiserver 1.34.4).
+_RAW_JSON_FIELD: Final = re.compile(r"metadata\.managedFields\[\d+\]\.fieldsV1[.\[]")
 
 # metav1.ObjectMeta's JSON fields and how each decodes. The insides of ownerReferences and
 # managedFields are not checked (nobody writes them in a policy file).
@@ -113,6 +140,12 @@ _STAGES_TEXT: Final = ",".join(STAGES)
 def check_policy_text(text: str, *, source: str) -> list[PolicyProblem]:
     """Every problem kube-apiserver would have with this file: errors first, then warnings."""
     problems, _ = _check_text(text, source=source)
+    return problems
+
+
+def check_policy_bytes(data: bytes, *, source: str) -> list[PolicyProblem]:
+    """Like check_policy_text, for the file's bytes: what kube-apiserver reads from disk."""
+    problems, _ = _check_text(data, source=source)
     return problems
 
 
@@ -172,18 +205,56 @@ def _policy_or_raise(problems: list[PolicyProblem], policy: Policy | None) -> Po
     return policy
 
 
-def _check_text(text: str, *, source: str) -> tuple[list[PolicyProblem], Policy | None]:
-    loaded = load_first_document(text)
-    checker = _Checker(source=source, lines=loaded.lines, plain_texts=loaded.plain_texts)
+def _load_policy_file(text: str | bytes) -> LoadedDocument:
+    """kube-apiserver's universal decoder: JSON if the file starts with `{`, else YAML.
+
+    A text is read as its UTF-8 bytes, so that both entry points decide alike.
+    """
+    data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    if is_json_buffer(data):
+        return load_json_document(data)
+    if isinstance(text, str):
+        return load_first_document(text)
+    decoded = _decode_yaml_bytes(data)
+    if isinstance(decoded, Finding):
+        return LoadedDocument(errors=[decoded])
+    return load_first_document(decoded)
+
+
+def _decode_yaml_bytes(data: bytes) -> str | Finding:
+    """The text go-yaml v2 reads from the bytes of a YAML file (its reader wants UTF-8)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        return Finding(
+            "",
+            f"not valid YAML: invalid UTF-8 at byte {error.start} (line {line}): "
+            "kube-apiserver's YAML reader refuses the file",
+            line,
+        )
+
+
+def _check_text(text: str | bytes, *, source: str) -> tuple[list[PolicyProblem], Policy | None]:
+    loaded = _load_policy_file(text)
+    from_json = isinstance(loaded, JsonDocument)
+    checker = _Checker(
+        source=source, lines=loaded.lines, plain_texts=loaded.plain_texts, from_json=from_json
+    )
     for finding in loaded.errors:
         checker.add("error", finding.field, finding.message, line=finding.line)
     if loaded.errors:
         return checker.sorted_problems(), None
+    # Go's JSON decoder assigns a duplicate after the first (a later object fills the earlier
+    # one in); YAML reaches it with the last value only.
+    kept = "decodes the later value over the earlier" if from_json else "keeps the last value"
     for finding in loaded.duplicates:
+        if from_json and _RAW_JSON_FIELD.match(finding.field):
+            continue
         checker.add(
             "warning",
             finding.field,
-            f"{finding.message}: strict decoding fails, {_LENIENT} and keeps the last value",
+            f"{finding.message}: strict decoding fails, {_LENIENT} and {kept}",
             line=finding.line,
         )
     if loaded.ignored_documents:
@@ -212,8 +283,55 @@ def _check_text(text: str, *, source: str) -> tuple[list[PolicyProblem], Policy 
             "(apiVersion, kind, rules): kube-apiserver cannot decode it",
         )
         return checker.sorted_problems(), None
+    if isinstance(loaded, JsonDocument):
+        for shadowed in loaded.shadowed:
+            _check_shadowed(checker, shadowed)
     policy = checker.policy_document(loaded.value)
     return checker.sorted_problems(), policy
+
+
+def _check_shadowed(checker: _Checker, shadowed: ShadowedValue) -> None:
+    """Decode a value a later duplicate key replaced, for its type errors only.
+
+    Go's decoder decoded it into the field before the duplicate came, and a type error there
+    fails the file even though the final value is fine. Where it sits decides its type.
+    """
+    value, path = shadowed.value, shadowed.path
+    match shadowed.parts:
+        case (str() as key,) if key.translate(_GO_FOLD) in _TYPE_META_FOLDED:
+            if value is not None and not isinstance(value, str):
+                checker.type_error(value, path, "a string")
+        case ("rules",):
+            checker.rules(value, path, validate=False)
+        case ("omitStages",):
+            checker.string_list(value, path)
+        case ("omitManagedFields",):
+            checker.boolean(value, path)
+        case ("metadata",):
+            checker._object_meta(value, path)
+        case ("metadata", str() as key) if key in _META_FIELDS:
+            checker._object_meta({key: value}, "metadata")
+        case ("metadata", "labels" | "annotations", str()) | ("metadata", "finalizers", int()):
+            checker.string(value, path)
+        case ("omitStages", int()):
+            checker.string(value, path)
+        case ("rules", int()):
+            checker.rule(value, path)
+        case ("rules", int() as index, str() as key) if key in _RULE_FIELDS:
+            checker.rule({key: value}, f"rules[{index}]")
+        case ("rules", int(), str() as key, int()) if key in _RULE_STRING_LISTS:
+            checker.string(value, path)
+        case ("rules", int() as index, "resources", int() as entry):
+            checker.group_resources(value, f"rules[{index}].resources[{entry}]")
+        case ("rules", int() as index, "resources", int() as entry, str() as key) if (
+            key in _GROUP_RESOURCES_FIELDS
+        ):
+            checker.group_resources({key: value}, f"rules[{index}].resources[{entry}]")
+        case ("rules", int(), "resources", int(), "resources" | "resourceNames", int()):
+            checker.string(value, path)
+        case _:
+            # An unknown field, or a place whose insides are not checked: Go skips it unread.
+            pass
 
 
 # --- the checker ---------------------------------------------------------------------------
@@ -228,10 +346,14 @@ class _Checker:
         source: str,
         lines: Mapping[str, int] | None = None,
         plain_texts: Mapping[str, str] | None = None,
+        from_json: bool = False,
     ) -> None:
         self.source = source
         self.lines: Mapping[str, int] = lines or {}
         self.plain_texts: Mapping[str, str] = plain_texts or {}
+        # A JSON file reaches Go's decoder as written (keys in document order, numbers as
+        # literals); YAML reaches it re-encoded by sigs.k8s.io/yaml (keys sorted).
+        self.from_json = from_json
         self.problems: list[PolicyProblem] = []
 
     # reporting
@@ -341,8 +463,19 @@ class _Checker:
         return False
 
     def _type_meta_field(self, document: Mapping[str, Any], name: str) -> str | None:
+        """The field as meta.go SimpleMetaFactory.Interpret reads it with encoding/json.
+
+        Every key that folds to `name` (Go's EqualFold) sets the field, one after the other:
+        the last non-null one wins, and a non-string anywhere fails the decode. JSON input
+        keeps its keys in document order (the loader orders a duplicate key by its last
+        assignment); YAML comes out of sigs.k8s.io/yaml with its keys sorted.
+        """
+        wanted = name.translate(_GO_FOLD)
+        keys = [key for key in document if str(key).translate(_GO_FOLD) == wanted]
+        if not self.from_json:
+            keys.sort(key=str)
         found = ""
-        for key in sorted(key for key in document if str(key).lower() == name.lower()):
+        for key in keys:
             value = document[key]
             if value is None:
                 continue
@@ -359,8 +492,10 @@ class _Checker:
             if key in _META_STRINGS:
                 self.string(item, item_path)
             elif key in _META_INTS:
+                # JSON reaches strconv.ParseInt as written: 1.0, 1e2 or 2**63 fail there.
+                number_types = int if self.from_json else int | float
                 if item is not None and not (
-                    isinstance(item, int | float)
+                    isinstance(item, number_types)
                     and not isinstance(item, bool)
                     and float(item).is_integer()
                 ):
