@@ -61,6 +61,22 @@ def read_limited_text(
     With dir_fd, path is a name in that open folder (the host layer walks to it without
     following symlinks) and source is what messages call the file.
     """
+    data = read_limited_bytes(path, limit=limit, what=what, dir_fd=dir_fd, source=source)
+    if data is None:
+        return None
+    return decode_utf8(data, source=source if source is not None else str(path), what=what)
+
+
+def read_limited_bytes(
+    path: Path | str,
+    *,
+    limit: int,
+    what: str,
+    dir_fd: int | None = None,
+    source: str | None = None,
+) -> bytes | None:
+    """Like read_limited_text, for files whose encoding the caller decides (a policy file may
+    be UTF-16, as kube-apiserver reads it)."""
     shown = source if source is not None else str(path)
     # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever.
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
@@ -105,7 +121,7 @@ def read_limited_text(
     if size > limit:
         # The file grew while it was read.
         raise InputRefusedError(source=shown, reason=too_large(what, size, limit))
-    return decode_utf8(b"".join(chunks), source=shown, what=what)
+    return b"".join(chunks)
 
 
 def decode_utf8(data: bytes, *, source: str, what: str) -> str:
