@@ -40,15 +40,15 @@ from kaudit.limits import (
     InputRefusedError,
     decode_utf8,
     describe,
-    read_limited_text,
+    read_limited_bytes,
 )
 from kaudit.manifest import ManifestError, disable_audit, enable_audit
 from kaudit.policy import (
     PolicyError,
     PolicyProblem,
-    check_policy_text,
+    check_policy_bytes,
     lint_policy,
-    parse_policy_text,
+    parse_policy_bytes,
     preset_names,
     preset_policy,
     render_policy,
@@ -71,11 +71,11 @@ class UserError(Exception):
 def _policy_validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     failed = False
     for name in args.files:
-        text = _read_each(name, err)
-        if text is None:
+        data = _read_each(name, err)
+        if data is None:
             failed = True
             continue
-        problems = check_policy_text(text, source=name)
+        problems = check_policy_bytes(data, source=name)
         errors = [p for p in problems if p.severity == "error"]
         _print_problems(problems, err)
         if errors:
@@ -88,16 +88,16 @@ def _policy_validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def _policy_lint(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     failed = False
     for name in args.files:
-        text = _read_each(name, err)
-        if text is None:
+        data = _read_each(name, err)
+        if data is None:
             failed = True
             continue
-        problems = check_policy_text(text, source=name)
+        problems = check_policy_bytes(data, source=name)
         if any(p.severity == "error" for p in problems):
             _print_problems(problems, err)
             failed = True
             continue
-        warnings = [*problems, *lint_policy(parse_policy_text(text, source=name), source=name)]
+        warnings = [*problems, *lint_policy(parse_policy_bytes(data, source=name), source=name)]
         _print_problems(warnings, err, as_errors=args.strict)
         if warnings and args.strict:
             failed = True
@@ -106,10 +106,13 @@ def _policy_lint(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_INVALID if failed else EXIT_OK
 
 
-def _read_each(name: str, err: TextIO) -> str | None:
-    """One of several policy files: a file that cannot be read does not stop the others."""
+def _read_each(name: str, err: TextIO) -> bytes | None:
+    """One of several policy files: a file that cannot be read does not stop the others.
+
+    Bytes, not text: the policy reader decides the encoding as kube-apiserver does (a file
+    that starts with `{` is JSON, a UTF-16 BOM is honoured)."""
     try:
-        return _read_policy_input(name)
+        return _read_input_bytes(name, limit=MAX_POLICY_BYTES, what="policy file")
     except UserError as error:
         print(f"kaudit: {error}", file=err)
         return None
@@ -230,25 +233,33 @@ def _read_policy_input(name: str) -> str:
 
 def _read_input(name: str, *, limit: int, what: str) -> str:
     """A file argument's text (or stdin's for "-"), bytes kept, within `limit`."""
+    data = _read_input_bytes(name, limit=limit, what=what)
+    try:
+        return decode_utf8(data, source="stdin" if name == "-" else name, what=what)
+    except InputRefusedError as error:
+        raise UserError(f"{error.source}: {error.reason}") from None
+
+
+def _read_input_bytes(name: str, *, limit: int, what: str) -> bytes:
     if name == "-":
         data = sys.stdin.buffer.read(limit + 1)
         if len(data) > limit:
             raise UserError(
                 f"stdin: the {what} is over kaudit's limit of {limit} bytes ({describe(limit)})"
             )
-        return decode_utf8(data, source="stdin", what=what)
+        return data
     if "\0" in name:
         raise UserError(f"{name!r}: the path contains a NUL byte")
     try:
-        # The user named this file, so a symlink is followed (read_limited_text would not).
-        text = read_limited_text(Path(os.path.realpath(name)), limit=limit, what=what)
+        # The user named this file, so a symlink is followed (read_limited_bytes would not).
+        data = read_limited_bytes(Path(os.path.realpath(name)), limit=limit, what=what)
     except InputRefusedError as error:
         raise UserError(f"{name}: {error.reason}") from None
     except OSError as error:
         raise UserError(f"{name}: {error.strerror or error}") from None
-    if text is None:
+    if data is None:
         raise UserError(f"{name}: no such file")
-    return text
+    return data
 
 
 # --- long-running roles ------------------------------------------------------------------

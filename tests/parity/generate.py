@@ -457,6 +457,8 @@ def m_type_error(rng: random.Random, data: Data) -> str:
 
 
 def m_metadata(rng: random.Random, data: Data) -> str:
+    key: str
+    value: object
     key, value = rng.choice(
         [
             ("creationTimestamp", "yesterday"),

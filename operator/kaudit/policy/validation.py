@@ -155,6 +155,12 @@ def parse_policy_text(text: str, *, source: str) -> Policy:
     return _policy_or_raise(problems, policy)
 
 
+def parse_policy_bytes(data: bytes, *, source: str) -> Policy:
+    """Like parse_policy_text, for the file's bytes."""
+    problems, policy = _check_text(data, source=source)
+    return _policy_or_raise(problems, policy)
+
+
 def check_policy_data(
     data: Mapping[str, Any], *, source: str
 ) -> tuple[list[PolicyProblem], Policy | None]:
