@@ -225,6 +225,293 @@ OBSERVED = [
     pytest.param(bom_in_comment_at(512), "refused", id="bom-comment-at-512"),
     pytest.param(bom_at_line_start_after(400), "warn", id="bom-line-at-400"),
     pytest.param(bom_at_line_start_after(512), "warn", id="bom-line-at-512"),
+    pytest.param(b"", "refused", id="empty-file"),
+    pytest.param(codecs.BOM_UTF8, "refused", id="bom-only"),
+    pytest.param(codecs.BOM_UTF16_LE, "refused", id="utf16-bom-only"),
+    pytest.param(utf16le(P, bom=True) + b"\x00", "refused", id="utf16-odd-length"),
+    pytest.param(codecs.BOM_UTF8 + ("\ufeff" + P).encode(), "refused", id="double-bom"),
+    pytest.param(P + "  users:\n  - !%ff x\n", "refused", id="tag-bad-uri-escape"),
+    pytest.param(P + "  users: [&a , b]\n", "ok", id="anchor-empty-in-flow"),
+    pytest.param(P + "  verbs: [-]\n", "ok", id="dash-alone-in-flow"),
+    pytest.param(H + "rules:\n- {level:\tNone}\n", "ok", id="tab-after-comma-flow-key"),
+    pytest.param((P + "  verbs: [get]\t\n").replace("\n", "\r\n"), "ok", id="crlf-tab-before-cr"),
+    pytest.param(H + 'rules:\n- {"level"\t: None}\n', "ok", id="quoted-key-tab-colon-flow"),
+    pytest.param(
+        H + "metadata:\n  name: a\n    - b\n" + R, "ok", id="plain-dash-space-continuation"
+    ),
+    pytest.param(
+        codecs.BOM_UTF16_BE + P.replace("\n", "\u2028").encode("utf-16-be"),
+        "ok",
+        id="utf16be-ls-breaks",
+    ),
+]
+
+# Mutations of valid policies (a character inserted, removed or indented, seeded) on which
+# kaudit's ruamel-based reader disagreed with the binary before go-yaml's rules were applied.
+FOUND_BY_MUTATION = [
+    pytest.param(
+        H + 'ru|les:\n- level: None\n  users: ["\\U00110000"]\n', "refused", id="fuzz-046"
+    ),
+    pytest.param(P + "  us\ters:\n  - !%41 x\n", "warn", id="fuzz-047"),
+    pytest.param(
+        H
+        + (
+            "omitStages: [RequestReceived]\n"
+            "rules:\n"
+            "- level: None\n"
+            "  nonReso\u2028"
+            "urceURLs:\n"
+            "  - /healthz*\n"
+            '  - "/versio&a n"\n'
+        ),
+        "refused",
+        id="fuzz2-001",
+    ),
+    pytest.param(
+        H + ('rules:\n- level: Metadata\n  user&a s: [alice, "bob"]\n...  verbs: [get, list]\n'),
+        "warn",
+        id="fuzz2-008",
+    ),
+    pytest.param(
+        H
+        + (
+            "rules:\n"
+            "- level: Request\n"
+            "  resources:\n"
+            "  - group: ''\n"
+            "    resources: [pods? , 'pods/log']\n"
+            "  namespaces: [kube-system]\n"
+        ),
+        "refused",
+        id="fuzz2-102",
+    ),
+    pytest.param(
+        H + ('rules:\n- level: Metadata\n  users: [ali? ce, "bob"]\n  vebs: [get, list]\n'),
+        "refused",
+        id="fuzz2-154",
+    ),
+    pytest.param(
+        H
+        + (
+            "omit? Stages: [RequestReceiv\ted]\n"
+            "rules:\n"
+            "- level: None\n"
+            "  nonResourceURLs:\n"
+            "  - /healthz*\n"
+            '  - "/version"\n'
+        ),
+        "warn",
+        id="fuzz2-181",
+    ),
+    pytest.param(
+        H
+        + (
+            "metadata\u2029"
+            ":\n"
+            "  name: p\n"
+            "  labels: {a: b}\n"
+            "rules:\n"
+            "- level: None\n"
+            "  userGroups:\n"
+            "  - system:nodes\n"
+        ),
+        "refused",
+        id="fuzz3-003",
+    ),
+    pytest.param(
+        H
+        + (
+            "rules:\n"
+            "- level: Request\n"
+            "  resources:\n"
+            "  - group: ''\n"
+            "    resources: [pods, 'pods/log']\n"
+            "  namespaces: [kube-\t\tsystem]\n"
+        ),
+        "ok",
+        id="fuzz3-014",
+    ),
+    pytest.param(
+        H
+        + (
+            "metadata:\n"
+            "  name: |-\n"
+            "    abc\n"
+            "  annotations:\n"
+            "    a: >\n"
+            "      x\n"
+            "      y\n"
+            "rules:\n"
+            "- level: \u2028"
+            "None\n"
+        ),
+        "refused",
+        id="fuzz3-028",
+    ),
+    pytest.param(
+        H
+        + (
+            "rules:\n"
+            "- level: Request\n"
+            "  resources:\n"
+            "  - group: ''\n"
+            "    resources: [pods, 'pods/log']\n"
+            "  namespaces:\t#x [kube-system]\n"
+        ),
+        "ok",
+        id="fuzz3-029",
+    ),
+    pytest.param(
+        H
+        + (
+            "omitStag\tes: [RequestReceived]\n"
+            "rules:\n"
+            "- level: None\n"
+            "  nonResourceURLs:\n"
+            "  - /healthz*\n"
+            '  - "/version"\n'
+        ),
+        "warn",
+        id="fuzz3-038",
+    ),
+    pytest.param(
+        H
+        + (
+            "rules:\n"
+            "- level\t\t: Request\n"
+            "  resources:\n"
+            "  - group: ''\n"
+            "    resources: [pods, 'pods/log']\n"
+            "  namespaces: [kube-system]\n"
+        ),
+        "ok",
+        id="fuzz3-041",
+    ),
+    pytest.param(
+        (
+            "---\n"
+            "apiVersion: audit.k8s.io/v1\n"
+            "kind: Policy\n"
+            "rules:\n"
+            "- &r {level: None}\n"
+            "- level: Metadata # c\n"
+            "  omitManag\u2028"
+            "edFields: true\n"
+        ),
+        "refused",
+        id="fuzz3-044",
+    ),
+    pytest.param(
+        H
+        + (
+            "rules:\n"
+            "- level: Request\n"
+            "  resources:\n"
+            "  - group: ''\n"
+            "    resources: [:pods, 'pods/log']\n"
+            "  namespaces: [kube-system]\n"
+        ),
+        "refused",
+        id="fuzz3-051",
+    ),
+    pytest.param(
+        H
+        + (
+            "metadata:\n"
+            "  name: |-\n"
+            "    abc\n"
+            "  annotations:\n"
+            "    a: >\n"
+            "      x\n"
+            "      y\n"
+            "\u2028"
+            "rules:\n"
+            "- level: None\n"
+        ),
+        "ok",
+        id="fuzz3-056",
+    ),
+    pytest.param(
+        H
+        + (
+            "omitStages: [RequestReceived]\n"
+            "rules:\n"
+            "- level: None\n"
+            "  nonResourceURLs:\n"
+            "  - \u2029"
+            "/healthz*\n"
+            '  - "/version"\n'
+        ),
+        "refused",
+        id="fuzz3-060",
+    ),
+    pytest.param(
+        H
+        + (
+            "rules:\n"
+            "- level: Request\n"
+            "  resources:\n"
+            "  - group: ''\n"
+            "    resources: [pods, 'pods/log']\n"
+            "  namespace\u2029"
+            "s: [kube-system]\n"
+        ),
+        "refused",
+        id="fuzz3-077",
+    ),
+    pytest.param(
+        H
+        + (
+            "rules:\n"
+            "- level: Request\n"
+            "  resources:\n"
+            "  - group: ''\n"
+            "    resources: [pods, 'pods/log']\n"
+            "  namespaces: [kub?e-system]\n"
+        ),
+        "refused",
+        id="fuzz3-082",
+    ),
+    pytest.param(
+        (
+            "apiVersion: audit.k8s.io/v1\n"
+            "\u2028"
+            "kind: Policy\n"
+            "rules:\n"
+            "- level: Request\n"
+            "  resources:\n"
+            "  - group: ''\n"
+            "    resources: [pods, 'pods/log']\n"
+            "  namespaces: [kube-system]\n"
+        ),
+        "ok",
+        id="fuzz3-084",
+    ),
+    pytest.param(
+        H
+        + (
+            "metadata:\n"
+            "  n\x85"
+            "ame: p\n"
+            "  labels: {a: b}\n"
+            "rules:\n"
+            "- level: None\n"
+            "  userGroups:\n"
+            "  - system:nodes\n"
+        ),
+        "refused",
+        id="fuzz3-101",
+    ),
+    pytest.param(
+        H + ('rules:\n- level: Metadata\n  users: [alice, "bob"]\n  ve\trbs: [get, list]\n'),
+        "warn",
+        id="fuzz3-125",
+    ),
+    pytest.param(
+        H + ('rules:\n- level: Metadata\n  users: [alice, "bob"]\n  verbs: [get, l\t\tist]\n'),
+        "ok",
+        id="fuzz3-144",
+    ),
 ]
 
 # kube-apiserver loaded these, kaudit refuses them on purpose (the safe direction):
@@ -265,7 +552,7 @@ def _as_bytes(case: str | bytes) -> bytes:
     return case if isinstance(case, bytes) else case.encode("utf-8")
 
 
-@pytest.mark.parametrize(("case", "observed"), OBSERVED)
+@pytest.mark.parametrize(("case", "observed"), OBSERVED + FOUND_BY_MUTATION)
 def test_policy_syntax_gets_the_verdict_kube_apiserver_1_34_4_gave_it(
     case: str | bytes, observed: str
 ) -> None:

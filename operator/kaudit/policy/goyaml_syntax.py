@@ -23,8 +23,12 @@ tests/unit/test_policy_yaml_syntax.py):
 - Nothing after `...` is read once the first document is complete.
 
 The encoding rules are those of readerc.go: a UTF-16 byte order mark selects UTF-16 (LE or
-BE), anything else is UTF-8 (a UTF-8 BOM is dropped); invalid sequences are errors; the
-allowed characters are tab, LF, CR, NEL and the printable ranges of YAML 1.1.
+BE), anything else is UTF-8 (a UTF-8 BOM is dropped), so a UTF-32 file is refused; invalid
+sequences are errors; the allowed characters are tab, LF, CR, NEL and the printable ranges of
+YAML 1.1. Two places where kaudit is stricter on purpose, because following go-yaml exactly
+would mean following its read buffer: the whole file is checked (go-yaml reads 512 bytes at a
+time and stops after the first document, so it never sees a bad byte far into a later one),
+and a U+FEFF that may start that buffer is refused (see _bom_hazards).
 """
 
 from __future__ import annotations
@@ -124,11 +128,19 @@ def decode_yaml_bytes(data: bytes) -> str:
         encoding, skipped = "utf-8", 3
     else:
         encoding, skipped = "utf-8", 0
+    if data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        raise YamlEncodingError(
+            "not valid YAML: the file is UTF-32 (it starts with a UTF-32 byte order mark); "
+            "kube-apiserver's YAML reader reads UTF-8 and UTF-16 only (it refuses this file "
+            'with "control characters are not allowed"): save it as UTF-8',
+            line=1,
+        )
     body = data[skipped:]
     try:
         text = body.decode(encoding)
     except UnicodeDecodeError as error:
-        line = body[: error.start].decode(encoding, "replace").count("\n") + 1
+        before = body[: error.start].decode(encoding, "replace")
+        line = _line_of(before, len(before))
         name = "UTF-8" if encoding == "utf-8" else "UTF-16"
         byte = body[error.start : error.start + 1].hex()
         raise YamlEncodingError(
@@ -150,15 +162,22 @@ def check_yaml_characters(text: str) -> None:
     found = _NOT_ALLOWED.search(text)
     if found is None:
         return
-    character = found.group()
-    line = text.count("\n", 0, found.start()) + 1
+    code = ord(found.group())
+    line = _line_of(text, found.start())
+    escape = f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
     raise YamlEncodingError(
-        f"not valid YAML: character U+{ord(character):04X} on line {line} is not allowed "
+        f"not valid YAML: character U+{code:04X} on line {line} is not allowed "
         "(kube-apiserver: control characters are not allowed); YAML allows tab, line feed, "
         "carriage return, NEL and printable characters only: write it as an escape in a "
-        'double-quoted value ("\\x01")',
+        f'double-quoted value ("{escape}")',
         line=line,
     )
+
+
+def _line_of(text: str, index: int) -> int:
+    """The line of text[index], counting line breaks as go-yaml does (CR LF is one)."""
+    before = text[:index].replace("\r\n", "\n")
+    return 1 + sum(before.count(brk) for brk in "\n\r\x85\u2028\u2029")
 
 
 def _bom_hazards(text: str, encoding: str, *, skipped: int) -> Iterator[int]:
@@ -183,7 +202,7 @@ def _bom_hazards(text: str, encoding: str, *, skipped: int) -> Iterator[int]:
 
 
 def _bom_hazard(text: str, index: int) -> tuple[str, int]:
-    line = text.count("\n", 0, index) + 1
+    line = _line_of(text, index)
     message = (
         f"not valid YAML: a byte order mark (U+FEFF) on line {line} where kube-apiserver's "
         "YAML reader may skip a character it should not (go-yaml's BOM check looks at its "
