@@ -271,6 +271,18 @@ class GoYamlScanner(Scanner):
 
     # --- where a token may start ----------------------------------------------------------
 
+    def fetch_more_tokens(self) -> Any:
+        try:
+            return super().fetch_more_tokens()
+        except ScannerError as error:
+            if error.problem is not None and "'\\t'" in error.problem:
+                error.problem += (
+                    " (kube-apiserver's YAML reader takes a tab as a separator only where no "
+                    "key can start: after `key:`, after a value, inside [] or {}; it cannot "
+                    "indent a line or follow `- `: use spaces)"
+                )
+            raise
+
     def check_value(self) -> Any:
         if self.flow_level:
             return True
