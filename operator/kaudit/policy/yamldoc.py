@@ -33,6 +33,7 @@ from ruamel.yaml.resolver import VersionedResolver
 from ruamel.yaml.tag import Tag
 
 from kaudit.limits import MAX_POLICY_SCALAR_BYTES
+from kaudit.policy.goyaml_syntax import RefusedCharacterError, configure_goyaml_syntax
 from kaudit.yamltext import YamlLimitError, YamlLimits, bounded_yaml, check_expansion, one_line
 
 # A tag of our own for plain scalars, so that they can be typed with go-yaml v2's rules below
@@ -103,6 +104,8 @@ def load_first_document(text: str) -> LoadedDocument:
     loaded = LoadedDocument()
     yaml = bounded_yaml("safe", POLICY_YAML_LIMITS)
     yaml.Resolver = _PlainScalarResolver
+    # kube-apiserver's scanner is go-yaml v2's (libyaml's rules), not ruamel's: policies only.
+    configure_goyaml_syntax(yaml)
     documents: Iterator[Node] = yaml.compose_all(text)
     try:
         first = next(documents, None)
@@ -129,6 +132,8 @@ def load_first_document(text: str) -> LoadedDocument:
 
 
 def _yaml_error_finding(error: YAMLError) -> Finding:
+    if isinstance(error, RefusedCharacterError):
+        return Finding("", str(error), error.line)
     if isinstance(error, MarkedYAMLError) and error.problem_mark is not None:
         mark = error.problem_mark
         where = f" (line {mark.line + 1}, column {mark.column + 1})"
