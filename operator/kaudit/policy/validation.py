@@ -499,10 +499,13 @@ class _Checker:
                 self.string(item, item_path)
             elif key in _META_INTS:
                 # JSON reaches strconv.ParseInt as written: 1.0, 1e2 or 2**63 fail there.
+                # From YAML a float that json.Marshal writes as a whole number fits, but a
+                # uint64 or a float past int64 (1e21 is written `1e+21`) does not (1.34.4).
                 number_types = int if self.from_json else int | float
                 if item is not None and not (
                     isinstance(item, number_types)
                     and not isinstance(item, bool)
+                    and -(2**63) <= item < 2**63
                     and float(item).is_integer()
                 ):
                     self.type_error(item, item_path, "an integer")
