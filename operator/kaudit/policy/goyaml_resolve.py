@@ -26,6 +26,7 @@ here follow those sources (resolve.go `resolve`, decode.go `scalar`, yaml.go
 
 from __future__ import annotations
 
+import base64
 import math
 import re
 import struct
@@ -231,35 +232,19 @@ def go_base64_decode(text: str) -> bytes | None:
         return None
     if any(character not in _BASE64_ALPHABET for character in body):
         return None
-    # Go ignores set bits after the last full byte (it is not in Strict mode); so does int().
-    bits = "".join(format(_base64_value(character), "06b") for character in body)
-    usable = len(bits) - len(bits) % 8
-    return int(bits[:usable], 2).to_bytes(usable // 8, "big") if usable else b""
-
-
-def _base64_value(character: str) -> int:
-    if "A" <= character <= "Z":
-        return ord(character) - ord("A")
-    if "a" <= character <= "z":
-        return ord(character) - ord("a") + 26
-    if "0" <= character <= "9":
-        return ord(character) - ord("0") + 52
-    return 62 if character == "+" else 63
+    # Go ignores set bits after the last full byte (it is not in Strict mode), as Python does
+    # outside its strict mode; the checks above are the ones Python's decoder would skip.
+    return base64.b64decode(compact, validate=True)
 
 
 def go_string(data: bytes) -> str:
     """Go bytes as encoding/json writes them: each byte of invalid UTF-8 becomes U+FFFD."""
-    parts: list[str] = []
-    start = 0
-    while start < len(data):
-        try:
-            parts.append(data[start:].decode("utf-8"))
-            break
-        except UnicodeDecodeError as error:
-            parts.append(data[start : start + error.start].decode("utf-8"))
-            parts.append("\ufffd" * (error.end - error.start))
-            start += error.end
-    return "".join(parts)
+    # surrogateescape turns each undecodable byte into one lone surrogate, as Go goes byte by
+    # byte; encoding/json then writes each as U+FFFD.
+    return data.decode("utf-8", "surrogateescape").translate(_ESCAPED_BYTES)
+
+
+_ESCAPED_BYTES: Final = dict.fromkeys(range(0xDC80, 0xDD00), "\ufffd")
 
 
 # --- timestamps: time.Parse with go-yaml's four layouts ------------------------------------

@@ -412,6 +412,8 @@ def _written_with_non_specific_tag(node: ScalarNode) -> bool:
         return False
     # A plain scalar never starts with `!` or `&`: if the node does, these are properties.
     # Read at most two of them (an anchor and a tag, in either order).
+    if buffer[pointer : pointer + 1] not in ("!", "&"):
+        return False
     rest = buffer[pointer : pointer + 1024]
     for _ in range(2):
         if rest[:1] not in ("!", "&"):
