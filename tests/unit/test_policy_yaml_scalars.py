@@ -201,6 +201,38 @@ IN_A_LIST_OF_STRINGS = [
     pytest.param(users("!!merge foo"), "ok", id="users-tag-merge-scalar"),
     pytest.param(R + "  users: ''\n", "refused", id="users-empty-string"),
     pytest.param(R + "  users:\n", "ok", id="users-null"),
+    pytest.param(users("!!str"), "refused", id="users-empty-str-tag"),
+    pytest.param(users("!!int"), "refused", id="users-empty-int-tag"),
+    pytest.param(users("!!null"), "refused", id="users-empty-null-tag"),
+    pytest.param(users("!!bool"), "refused", id="users-empty-bool-tag"),
+    pytest.param(users("!!float"), "refused", id="users-empty-float-tag"),
+    pytest.param(users("!!timestamp"), "refused", id="users-empty-ts-tag"),
+    pytest.param(users("!"), "refused", id="users-empty-nonspecific"),
+    pytest.param(users("!!binary"), "refused", id="users-empty-binary"),
+    pytest.param(users("0o"), "ok", id="users-0o"),
+    pytest.param(users("0o8"), "ok", id="users-0o8"),
+    pytest.param(users("-0o17"), "refused", id="users--0o17"),
+    pytest.param(users("0x-1"), "ok", id="users-0x-1"),
+    pytest.param(users("1e5_0"), "refused", id="users-1e5_0"),
+    pytest.param(users("1_e5"), "refused", id="users-1_e5"),
+    pytest.param(users(".5e-_1"), "ok", id="users-dot5e-_1"),
+    pytest.param(users(".5E+1"), "refused", id="users-dot5E+1"),
+    pytest.param(users("-.5_5"), "refused", id="users--dot5_5"),
+    pytest.param(users("2001-02-30"), "ok", id="users-ts-plain-bad-day"),
+    pytest.param(users("2001-12-14T21:59:43Z"), "ok", id="users-ts-plain-time"),
+    pytest.param(users("0xABCDEF"), "refused", id="users-hex-upper-digits"),
+    pytest.param(users("0xAbC"), "refused", id="users-hex-mixed"),
+    pytest.param(users("-18446744073709551615"), "refused", id="users-neg-uint64"),
+    pytest.param(users("-0x8000000000000000"), "refused", id="users-int64min-hex"),
+    pytest.param(users("Yes"), "refused", id="users-Yes"),
+    pytest.param(users("oN"), "ok", id="users-oN"),
+    pytest.param(users("TRUE"), "refused", id="users-True-ish"),
+    pytest.param(users("n"), "refused", id="users-n"),
+    pytest.param(users("No"), "refused", id="users-No"),
+    pytest.param(users("~a"), "ok", id="users-tilde-word"),
+    pytest.param(users("nul"), "ok", id="users-null-ish"),
+    pytest.param(users(".Nan"), "ok", id="users-dot-Nan"),
+    pytest.param(users("+.nan"), "ok", id="users-plus-dot-nan"),
 ]
 
 # The value of an unknown field: dropped (a warning) if it decodes at all.
@@ -224,6 +256,10 @@ AS_AN_UNKNOWN_FIELD = [
     pytest.param(extra("!!foo bar"), "warn", id="extra-tag-unknown"),
     pytest.param(extra("18446744073709551615"), "warn", id="extra-uint64"),
     pytest.param(extra("9" * 5000), "warn", id="extra-long-digits"),
+    pytest.param(extra(""), "warn", id="extra-empty"),
+    pytest.param(extra("!!str"), "warn", id="extra-empty-str-tag"),
+    pytest.param(extra("!!binary"), "warn", id="extra-empty-binary"),
+    pytest.param(extra("!!int"), "refused", id="extra-empty-int-tag"),
 ]
 
 # Typed fields: level (string), omitManagedFields (bool), omitStages (list), integer metadata.
@@ -277,6 +313,9 @@ IN_TYPED_FIELDS = [
     pytest.param(meta("  generation: -9223372036854775808\n"), "ok", id="gen-int64min"),
     pytest.param(meta("  generation: 9.3e18\n"), "refused", id="gen-float-2e63"),
     pytest.param(meta("  generation: 9.2e18\n"), "ok", id="gen-float-9e18"),
+    pytest.param(
+        H + "rules:\n- level: 5\n  level: None\n", "warn", id="dup-level-type-error-first"
+    ),
 ]
 
 # Map keys: the JSON key they become, keys go-yaml sees as equal (strict mode: a duplicate).
@@ -319,6 +358,23 @@ MAP_KEYS = [
     pytest.param(R + "!!null a: x\n", "refused", id="null-tag-key"),
     pytest.param(meta("  labels:\n    !!str 1: a\n    1: b\n"), "ok", id="str-tag-key-1"),
     pytest.param(R + "  yes: 1\n", "warn", id="bool-key-rule"),
+    pytest.param(
+        R + "1" * 400 + ": x\n",
+        "warn",
+        id="key-long-digits",
+    ),
+    pytest.param(R + "0xfffffffffffffffff: x\n", "warn", id="key-long-hex"),
+    pytest.param(R + "0xFFFFFFFFFFFFFFFF: x\n", "refused", id="key-hex-uint64"),
+    pytest.param(R + "-0: x\n", "warn", id="key-neg-zero-int"),
+    pytest.param(R + "+1: x\n", "warn", id="key-plus-one"),
+    pytest.param(R + "!!float 3: x\n", "warn", id="key-tag-float-int"),
+    pytest.param(R + "!!timestamp 2001-12-14T21:59:43Z: x\n", "warn", id="key-ts-valid-tag"),
+    pytest.param(R + "! 42: x\n", "warn", id="key-nonspecific-int"),
+    pytest.param(
+        R + "9223372036854775808: a\n9223372036854775808: b\n",
+        "refused",
+        id="dup-uint64-key-replaced",
+    ),
 ]
 
 # `<<` merges: into the map being built, through the same duplicate check; the first map of a
