@@ -21,7 +21,8 @@ here follow those sources (resolve.go `resolve`, decode.go `scalar`, yaml.go
   `interface{}` the string, not a time.Time.
 - Map keys become JSON object keys: ints in decimal, floats as Go's
   FormatFloat(key, 'g', -1, 32) (`1e+20`, `-9.223372e+18`, `.inf`), booleans `true`/`false`.
-  A null key or a uint64 key (above int64) cannot be converted: the file is refused.
+  A null key or a uint64 key (above int64) cannot be converted: the file is refused. A key
+  past uint64 is a float (`99999999999999999999` becomes `1e+20`): only an unknown field.
 """
 
 from __future__ import annotations
