@@ -206,7 +206,7 @@ Mutation = Callable[[random.Random, Data], str]
 
 def _rule(rng: random.Random, data: Data) -> dict[str, Any]:
     rules = data.get("rules")
-    if isinstance(rules, list) and rules and isinstance(rules[0], dict):
+    if isinstance(rules, list) and all(isinstance(rule, dict) for rule in rules) and rules:
         return rules[rng.randrange(len(rules))]  # type: ignore[no-any-return]
     data["rules"] = [{"level": "Metadata"}]
     return data["rules"][0]  # type: ignore[no-any-return]
@@ -355,7 +355,8 @@ def m_rules_shape(rng: random.Random, data: Data) -> str:
     elif which == "string":
         data["rules"] = ["Metadata"]
     elif which == "null-item":
-        data["rules"] = [*list(data.get("rules") or []), None]
+        existing = data.get("rules")
+        data["rules"] = [*(existing if isinstance(existing, list) else []), None]
     else:
         data["rules"] = [{"level": "None", "users": [f"u{i}"]} for i in range(rng.randint(2, 30))]
     return f"rules-{which}"

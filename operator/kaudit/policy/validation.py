@@ -35,6 +35,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final, TypeGuard
 
 from kaudit.limits import MAX_POLICY_RULES, MAX_POLICY_SCALAR_BYTES
+from kaudit.policy.goyaml_syntax import YamlEncodingError, decode_yaml_bytes
 from kaudit.policy.jsondoc import (
     JsonDocument,
     ShadowedValue,
@@ -214,31 +215,17 @@ def _policy_or_raise(problems: list[PolicyProblem], policy: Policy | None) -> Po
 def _load_policy_file(text: str | bytes) -> LoadedDocument:
     """kube-apiserver's universal decoder: JSON if the file starts with `{`, else YAML.
 
-    A text is read as its UTF-8 bytes, so that both entry points decide alike.
+    A text is read as its UTF-8 bytes, so that both entry points decide alike. JSON is
+    detected on the raw bytes, before any decoding: a UTF-16 or BOM-led file is YAML to Go.
     """
     data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
     if is_json_buffer(data):
         return load_json_document(data)
-    if isinstance(text, str):
-        return load_first_document(text)
-    decoded = _decode_yaml_bytes(data)
-    if isinstance(decoded, Finding):
-        return LoadedDocument(errors=[decoded])
-    return load_first_document(decoded)
-
-
-def _decode_yaml_bytes(data: bytes) -> str | Finding:
-    """The text go-yaml v2 reads from the bytes of a YAML file (its reader wants UTF-8)."""
     try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
-        return Finding(
-            "",
-            f"not valid YAML: invalid UTF-8 at byte {error.start} (line {line}): "
-            "kube-apiserver's YAML reader refuses the file",
-            line,
-        )
+        decoded = decode_yaml_bytes(data)
+    except YamlEncodingError as error:
+        return LoadedDocument(errors=[Finding("", str(error), error.line)])
+    return load_first_document(decoded)
 
 
 def _check_text(text: str | bytes, *, source: str) -> tuple[list[PolicyProblem], Policy | None]:
@@ -499,10 +486,13 @@ class _Checker:
                 self.string(item, item_path)
             elif key in _META_INTS:
                 # JSON reaches strconv.ParseInt as written: 1.0, 1e2 or 2**63 fail there.
+                # From YAML a float that json.Marshal writes as a whole number fits, but a
+                # uint64 or a float past int64 (1e21 is written `1e+21`) does not (1.34.4).
                 number_types = int if self.from_json else int | float
                 if item is not None and not (
                     isinstance(item, number_types)
                     and not isinstance(item, bool)
+                    and -(2**63) <= item < 2**63
                     and float(item).is_integer()
                 ):
                     self.type_error(item, item_path, "an integer")

@@ -9,9 +9,12 @@ go-yaml v2, and then decodes the JSON into its Go types. Three consequences shap
   `yes`, `no`, `on`, `off`, `y`, `n` are booleans, `0x1F` and `0o17` are integers, `~` is null.
   A boolean or number where the Go type wants a string is a decode error, so `verbs: [on]` or
   `namespaces: [no]` break the file even though they look like words. ruamel.yaml's own
-  resolver (YAML 1.2) would call them strings, so plain scalars are typed here instead.
+  resolver (YAML 1.2) would call them strings, so scalars are typed here instead, tags and
+  map keys included, by the rules in kaudit.policy.goyaml_resolve.
 - Duplicate keys: the strict decoder refuses them, the lenient fallback keeps the last value.
-  They are collected as findings with their lines; the caller decides the severity.
+  A `<<` merge goes through the same check, so a merged key the mapping already has (or
+  that two merged maps share) is a duplicate too. They are collected as findings with their
+  lines; the caller decides the severity.
 
 Every value gets a field path in kube-apiserver's style ("rules[3].resources[0].group") and the
 line it was found on, so that later problems can point at the line.
@@ -19,8 +22,6 @@ line it was found on, so that later problems can point at the line.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import math
 import re
 from collections.abc import Iterator
@@ -33,6 +34,7 @@ from ruamel.yaml.resolver import VersionedResolver
 from ruamel.yaml.tag import Tag
 
 from kaudit.limits import MAX_POLICY_SCALAR_BYTES
+from kaudit.policy import goyaml_resolve
 from kaudit.policy.goyaml_syntax import RefusedCharacterError, configure_goyaml_syntax
 from kaudit.yamltext import YamlLimitError, YamlLimits, bounded_yaml, check_expansion, one_line
 
@@ -41,23 +43,7 @@ from kaudit.yamltext import YamlLimitError, YamlLimits, bounded_yaml, check_expa
 _PLAIN_TAG = "tag:kaudit.io,2025:plain"
 _YAML_TAG = "tag:yaml.org,2002:"
 
-# go-yaml v2 resolve.go: the words it reads as null, booleans and special floats.
-_NULL_WORDS = frozenset({"", "~", "null", "Null", "NULL"})
-_TRUE_WORDS = frozenset({"y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"})
-_FALSE_WORDS = frozenset(
-    {"n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"}
-)
-_INF_WORDS = frozenset({".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF"})
-_NEG_INF_WORDS = frozenset({"-.inf", "-.Inf", "-.INF"})
-_NAN_WORDS = frozenset({".nan", ".NaN", ".NAN"})
-_YAML_STYLE_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
-_INT64_MIN = -(2**63)
-# No int64 or uint64 needs more digits than this in any base (64 binary digits); longer digit
-# strings (after leading zeros) are out of range for strconv, and Python refuses to convert
-# decimal strings over 4300 digits at all.
-_MAX_INT_DIGITS = 64
 POLICY_YAML_LIMITS = YamlLimits(max_scalar_bytes=MAX_POLICY_SCALAR_BYTES)
-_UINT64_MAX = 2**64 - 1
 
 
 class _PlainScalarResolver(VersionedResolver):
@@ -144,202 +130,329 @@ def _yaml_error_finding(error: YAMLError) -> Finding:
 
 
 class _Converter:
-    """Turns composed nodes into plain values with go-yaml v2 typing and JSON-able keys."""
+    """Builds what go-yaml v2 decodes into interface{}, then what sigs.k8s.io/yaml makes of it.
+
+    Two steps, as in kube-apiserver: first the Go map (keys typed, `<<` merges applied, a key
+    set twice noted: strict decoding fails on it), then the JSON object, where a null or uint64
+    key and a NaN or infinity refuse the file. The JSON step walks only what survived the
+    first (a later duplicate replaces a value with everything under it).
+    """
 
     def __init__(self, loaded: LoadedDocument) -> None:
         self.loaded = loaded
+        # Nodes already decoded once, in document order: meeting one again means an alias
+        # (the composer gives an alias the anchor's node itself).
+        self._seen: set[int] = set()
+        self._aliases: dict[tuple[int, int], bool] = {}
 
     def convert(self, node: Node, path: str) -> object:
-        line = node.start_mark.line + 1
-        self.loaded.lines.setdefault(path, line)
-        if isinstance(node, ScalarNode):
-            value = self._scalar(node, path)
-            if isinstance(value, float) and not math.isfinite(value):
-                self._error(path, f"{node.value} cannot be converted to JSON", line)
-                return None
-            if value is not None and not isinstance(value, str):
-                self.loaded.plain_texts[path] = str(node.value)
-            return value
-        if isinstance(node, SequenceNode):
-            return [
-                self.convert(child, f"{path}[{index}]") for index, child in enumerate(node.value)
-            ]
-        if isinstance(node, MappingNode):
-            return self._mapping(node, path)
-        self._error(path, f"unsupported YAML node {type(node).__name__}", line)
-        return None
+        return self._json(self._decode(node, path), path)
 
-    def _mapping(self, node: MappingNode, path: str) -> dict[str, object]:
-        result: dict[str, object] = {}
-        seen: dict[str, int] = {}
-        for key_node, value_node in node.value:
-            key_line = key_node.start_mark.line + 1
-            if _is_merge_key(key_node):
-                # A key the merge brought in and the mapping then sets again is a duplicate
-                # to go-yaml v2's strict mode too (checked against kube-apiserver 1.34.4).
-                for merged_key in self._merge(value_node, path, result):
-                    seen.setdefault(merged_key, key_line)
+    # step 1: go-yaml v2's decoder (decode.go) into interface{}
+
+    def _decode(self, node: Node, path: str) -> _GoValue:
+        self._seen.add(id(node))
+        line = _line(node)
+        if isinstance(node, ScalarNode):
+            return _GoScalar(self._scalar(node, path), str(node.value), line)
+        if isinstance(node, SequenceNode):
+            items = [
+                self._decode(item, f"{path}[{index}]") for index, item in enumerate(node.value)
+            ]
+            return _GoList(items, line)
+        if isinstance(node, MappingNode):
+            target = _GoMap(line, path)
+            self._fill(node, path, target)
+            return target
+        self._error(path, f"unsupported YAML node {type(node).__name__}", line)
+        return _GoScalar(None, "", line)
+
+    def _fill(
+        self, node: MappingNode, path: str, target: _GoMap, merge_line: int | None = None
+    ) -> None:
+        """decode.go `mapping`: every key set through setMapIndex, merges into the same map.
+
+        `merge_line` is the line of the `<<` that brought this mapping's keys in, if any.
+        """
+        self._seen.add(id(node))
+        for index, (key_node, value_node) in enumerate(node.value):
+            # An alias of `<<` is no merge key to go-yaml (isMerge wants a scalar node).
+            if not self._alias_at(node, 2 * index, key_node) and _is_merge_key(key_node):
+                self._seen.add(id(key_node))
+                alias = self._alias_at(node, 2 * index + 1, value_node)
+                self._merge(value_node, path, target, merge_line or _line(key_node), alias=alias)
                 continue
             key = self._key(key_node, path)
             if key is None:
                 continue
-            item_path = child_path(path, key)
-            if key in seen:
-                self.loaded.duplicates.append(
-                    Finding(
-                        item_path,
-                        f'duplicate key "{key}" (lines {seen[key]} and {key_line})',
-                        key_line,
-                    )
-                )
-            seen[key] = key_line
-            self.loaded.lines[item_path] = key_line
-            result[key] = self.convert(value_node, item_path)
-        return result
+            text = goyaml_resolve.json_key(key.value)
+            item_path = child_path(path, text if text is not None else str(key_node.value))
+            value = self._decode(value_node, item_path)
+            self._set(target, _GoEntry(key.value, key.identity, key.line, value, merge_line))
 
-    def _merge(self, value_node: Node, path: str, result: dict[str, object]) -> list[str]:
-        """Merge `<<: *anchor` or `<<: [*a, *b]` (earlier maps win in a list); the keys."""
-        sources = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
-        keys: list[str] = []
-        for source in reversed(sources):
-            merged = self.convert(source, path)
-            if isinstance(merged, dict):
-                result.update(merged)
-                keys.extend(merged)
-            else:
-                line = source.start_mark.line + 1
-                self._error(path, "a merge key (<<) needs a mapping or a list of mappings", line)
-        return keys
+    def _set(self, target: _GoMap, entry: _GoEntry) -> None:
+        """setMapIndex: strict mode fails on a key already in the map, lenient replaces it."""
+        earlier = target.entries.get(entry.identity)
+        if earlier is not None:
+            text = goyaml_resolve.json_key(entry.key)
+            path = child_path(target.path, text if text is not None else "")
+            self.loaded.duplicates.append(
+                Finding(path, _duplicate_message(earlier, entry), entry.line)
+            )
+        target.entries[entry.identity] = entry
 
-    def _key(self, node: Node, path: str) -> str | None:
-        line = node.start_mark.line + 1
+    def _alias_at(self, parent: MappingNode, index: int, child: Node) -> bool:
+        """Whether the document has an alias at this place of `parent` (child 2i key, 2i+1 value).
+
+        Decided the first time the parent is decoded, in document order: the child was already
+        decoded then only if it is an alias. Later walks of the parent (through an alias of
+        it) reuse the answer, since they meet the same nodes again.
+        """
+        place = (id(parent), index)
+        known = self._aliases.get(place)
+        if known is None:
+            known = id(child) in self._seen
+            self._aliases[place] = known
+        return known
+
+    def _merge(
+        self, node: Node, path: str, target: _GoMap, merge_line: int, *, alias: bool
+    ) -> None:
+        """decode.go `merge`: a mapping, an alias of one, or a list of them (the first wins)."""
+        if isinstance(node, MappingNode):
+            self._fill(node, path, target, merge_line)
+        elif isinstance(node, SequenceNode) and not alias:
+            self._seen.add(id(node))
+            # Backwards, as go-yaml does: earlier maps are set last and so win.
+            for item in reversed(node.value):
+                if not isinstance(item, MappingNode):
+                    self._error(path, _MERGE_NEEDS_MAPS, _line(item))
+                    return
+                self._fill(item, path, target, merge_line)
+        else:
+            # A scalar, or an alias of a list (go-yaml only looks into a list written inline).
+            self._error(path, _MERGE_NEEDS_MAPS, _line(node))
+
+    def _key(self, node: Node, path: str) -> _GoKey | None:
         if not isinstance(node, ScalarNode):
-            self._error(path, "a mapping key must be a plain value, not a list or mapping", line)
+            # go-yaml: "invalid map key" (a list or mapping cannot be a Go map key).
+            self._decode(node, path)
+            self._error(
+                path, "a mapping key must be a plain value, not a list or mapping", _line(node)
+            )
             return None
+        self._seen.add(id(node))
         value = self._scalar(node, path)
-        # sigs.k8s.io/yaml turns non-string keys into JSON object keys; null has no spelling.
-        if isinstance(value, str):
-            return value
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, int):
-            return str(value)
-        if isinstance(value, float):
-            return _go_float_key(value)
-        self._error(path, f"unsupported map key {node.value!r} (a null key)", line)
-        return None
+        return _GoKey(value, _go_identity(value), _line(node))
 
     def _scalar(self, node: ScalarNode, path: str) -> object:
-        tag = str(node.tag)
-        text = str(node.value)
-        if tag == _PLAIN_TAG:
-            return resolve_plain(text)
-        if not tag.startswith(_YAML_TAG):
-            # go-yaml v2 keeps the text of a scalar with a tag it does not know.
-            return text
-        kind = tag[len(_YAML_TAG) :]
-        if kind in {"str", "timestamp"}:
-            return text
-        if kind == "binary":
-            try:
-                return base64.b64decode(text, validate=False).decode("utf-8", "replace")
-            except (binascii.Error, ValueError):
-                self._error(path, f"!!binary value {text!r} is not base64", _line(node))
-                return None
-        resolved = resolve_plain(text)
-        wanted: dict[str, tuple[type, ...]] = {
-            "int": (int,),
-            "float": (float, int),
-            "bool": (bool,),
-            "null": (type(None),),
-        }
-        types = wanted.get(kind)
-        if types is None:
-            return text
-        if isinstance(resolved, bool) and bool not in types:
-            resolved = text
-        if not isinstance(resolved, types):
-            self._error(path, f"cannot decode {text!r} as a !!{kind}", _line(node))
+        tag, quoted = _scalar_tag(node)
+        try:
+            return goyaml_resolve.resolve_scalar(tag, str(node.value), quoted=quoted).value
+        except goyaml_resolve.ScalarError as error:
+            self._error(path, f"{error} (kube-apiserver cannot decode the file)", _line(node))
             return None
-        if kind == "float" and isinstance(resolved, int):
-            return float(resolved)
-        return resolved
+
+    # step 2: sigs.k8s.io/yaml convertToJSONableObject and json.Marshal
+
+    def _json(self, value: _GoValue, path: str) -> object:
+        self.loaded.lines.setdefault(path, value.line)
+        if isinstance(value, _GoScalar):
+            return self._json_scalar(value, path)
+        if isinstance(value, _GoList):
+            return [self._json(item, f"{path}[{index}]") for index, item in enumerate(value.items)]
+        result: dict[str, object] = {}
+        for entry in value.entries.values():
+            text = goyaml_resolve.json_key(entry.key)
+            if text is None:
+                kind = goyaml_resolve.unsupported_key_type(entry.key)
+                self._error(
+                    path,
+                    f"unsupported map key of type {kind} ({_quoted_key(entry.key)}): "
+                    "sigs.k8s.io/yaml cannot turn it into JSON, kube-apiserver refuses the file",
+                    entry.line,
+                )
+                continue
+            item_path = child_path(path, text)
+            self.loaded.lines[item_path] = entry.line
+            result[text] = self._json(entry.value, item_path)
+        return result
+
+    def _json_scalar(self, scalar: _GoScalar, path: str) -> object:
+        value = scalar.value
+        if isinstance(value, float) and not math.isfinite(value):
+            self._error(
+                path,
+                f"{scalar.text} is {_go_float_name(value)}, which JSON cannot hold "
+                f'(kube-apiserver: "json: unsupported value"); quote it',
+                scalar.line,
+            )
+            return None
+        if value is not None and not isinstance(value, str):
+            self.loaded.plain_texts[path] = scalar.text
+        return value
 
     def _error(self, path: str, message: str, line: int | None) -> None:
         self.loaded.errors.append(Finding(path, message, line))
+
+
+_MERGE_NEEDS_MAPS = (
+    "a merge key (<<) needs a mapping, an alias of one or a list of them "
+    '(kube-apiserver: "map merge requires map or sequence of maps as the value")'
+)
+
+
+@dataclass
+class _GoScalar:
+    value: object
+    text: str
+    line: int
+
+
+@dataclass
+class _GoList:
+    items: list[_GoValue]
+    line: int
+
+
+@dataclass
+class _GoEntry:
+    key: object
+    identity: object
+    line: int
+    value: _GoValue
+    # The line of the `<<` that set it, None for a key of the mapping itself.
+    merge_line: int | None
+
+
+@dataclass
+class _GoMap:
+    line: int
+    path: str
+    # By the key's Go identity: int 1, float 1.0, string "1" and bool true are four keys.
+    entries: dict[object, _GoEntry] = field(default_factory=dict)
+
+
+_GoValue = _GoScalar | _GoList | _GoMap
+
+
+@dataclass(frozen=True)
+class _GoKey:
+    value: object
+    identity: object
+    line: int
+
+
+def _duplicate_message(earlier: _GoEntry, later: _GoEntry) -> str:
+    key = _quoted_key(later.key)
+    if earlier.merge_line is None and later.merge_line is None:
+        return f"duplicate key {key} (lines {earlier.line} and {later.line})"
+    # go-yaml v2 merges into the map being built, through the same duplicate check; its
+    # lenient mode keeps whichever is set last, a merged value over an earlier key too.
+    return (
+        f"duplicate key {key}: {_setter(earlier)}, then {_setter(later)} again "
+        "(go-yaml v2 checks keys a << merge sets like any other)"
+    )
+
+
+def _setter(entry: _GoEntry) -> str:
+    if entry.merge_line is None:
+        return f"line {entry.line} sets it"
+    if entry.merge_line == entry.line:
+        return f"the << merge on line {entry.line} sets it"
+    return f"the << merge on line {entry.merge_line} sets it (from line {entry.line})"
+
+
+def _go_identity(value: object) -> object:
+    """The key as a Go interface{} compares: by type and value; NaN equals nothing."""
+    if isinstance(value, float) and math.isnan(value):
+        return object()
+    return (type(value).__name__, value)
+
+
+def _quoted_key(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def _go_float_name(value: float) -> str:
+    if math.isnan(value):
+        return "NaN"
+    return "+Inf" if value > 0 else "-Inf"
 
 
 def _line(node: Node) -> int:
     return int(node.start_mark.line) + 1
 
 
+def _scalar_tag(node: ScalarNode) -> tuple[str, bool]:
+    """The tag go-yaml's parser gives the scalar, and whether it was quoted or a block."""
+    tag = str(node.tag)
+    quoted = node.style is not None
+    if tag == _PLAIN_TAG:
+        # The composer types `!` scalars with the resolver, as if they were plain (quoted ones
+        # too): only the text shows the tag. go-yaml keeps their text as a string.
+        if quoted or _written_with_non_specific_tag(node):
+            return goyaml_resolve.NON_SPECIFIC, quoted
+        return goyaml_resolve.PLAIN, False
+    return tag, quoted
+
+
+def _written_with_non_specific_tag(node: ScalarNode) -> bool:
+    """Whether the node's properties (`&anchor`, tag) in the source include a bare `!`.
+
+    The node starts at its first property, except that ruamel starts a node written
+    `! &anchor value` at the anchor: so look at the properties from the start on, and at what
+    precedes the start on the same line (a comment cannot come before a node on its line).
+    """
+    mark = node.start_mark
+    buffer = getattr(mark, "buffer", None)
+    pointer = getattr(mark, "pointer", None)
+    if not isinstance(buffer, str) or not isinstance(pointer, int):
+        return False
+    # A plain scalar never starts with `!` or `&`: if the node does, these are properties.
+    # Read at most two of them (an anchor and a tag, in either order).
+    if buffer[pointer : pointer + 1] not in ("!", "&"):
+        return False
+    rest = buffer[pointer : pointer + 1024]
+    for _ in range(2):
+        if rest[:1] not in ("!", "&"):
+            break
+        word = _PROPERTY.match(rest)
+        token = word.group(0) if word else ""
+        if token in _NON_SPECIFIC_TAGS:
+            return True
+        rest = rest[len(token) :].lstrip(" \t\r\n")
+    if buffer[pointer : pointer + 1] != "&":
+        return False
+    line_start = buffer.rfind("\n", max(0, pointer - 1024), pointer) + 1
+    before = buffer[line_start:pointer].rstrip(" \t")
+    return any(
+        before.endswith(tag) and before[: -len(tag)][-1:] in ("", " ", "\t", "[", "{", ",")
+        for tag in _NON_SPECIFIC_TAGS
+    )
+
+
+# A node property as the scanner reads it: up to a space, a line break or a flow indicator.
+_PROPERTY = re.compile(r"[^\s,\[\]{}]*")
+_NON_SPECIFIC_TAGS = ("!", "!<!>")
+
+
 def _is_merge_key(node: Node) -> bool:
-    return isinstance(node, ScalarNode) and str(node.tag) == _PLAIN_TAG and node.value == "<<"
-
-
-def _go_float_key(value: float) -> str:
-    if value.is_integer() and abs(value) < 1e21:
-        return str(int(value))
-    return repr(value)
+    """decode.go isMerge: `<<` untagged (plain, or with the non-specific `!`) or `!!merge`."""
+    if not isinstance(node, ScalarNode) or node.value != "<<":
+        return False
+    tag, quoted = _scalar_tag(node)
+    if tag in (goyaml_resolve.MERGE_TAG, goyaml_resolve.NON_SPECIFIC):
+        return True
+    return tag == goyaml_resolve.PLAIN and not quoted
 
 
 def resolve_plain(text: str) -> object:
-    """Type a plain scalar the way go-yaml v2 does (resolve.go)."""
-    if text in _NULL_WORDS:
-        return None
-    if text in _TRUE_WORDS:
-        return True
-    if text in _FALSE_WORDS:
-        return False
-    if text in _INF_WORDS:
-        return math.inf
-    if text in _NEG_INF_WORDS:
-        return -math.inf
-    if text in _NAN_WORDS:
-        return math.nan
-    first = text[0]
-    if first == ".":
-        if _YAML_STYLE_FLOAT.fullmatch(text):
-            return _go_parse_float(text, text)
-        return text
-    if first in "+-0123456789":
-        plain = text.replace("_", "")
-        number = _go_parse_int(plain)
-        if number is not None:
-            return number
-        if _YAML_STYLE_FLOAT.fullmatch(plain):
-            return _go_parse_float(plain, text)
-    return text
-
-
-def _go_parse_int(text: str) -> int | None:
-    """strconv.ParseInt(text, 0, 64), falling back to ParseUint, as go-yaml v2 does."""
-    negative = text.startswith("-")
-    body = text[1:] if text[:1] in "+-" else text
-    lower = body.lower()
-    if lower.startswith("0x"):
-        base, digits = 16, body[2:]
-    elif lower.startswith("0o"):
-        base, digits = 8, body[2:]
-    elif lower.startswith("0b"):
-        base, digits = 2, body[2:]
-    elif body.startswith("0") and len(body) > 1:
-        base, digits = 8, body[1:]
-    else:
-        base, digits = 10, body
-    allowed = "0123456789abcdef"[:base]
-    if not digits or any(character not in allowed for character in digits.lower()):
-        return None
-    if len(digits.lstrip("0")) > _MAX_INT_DIGITS:
-        return None
-    value = int(digits, base)
-    value = -value if negative else value
-    if _INT64_MIN <= value <= _UINT64_MAX and not (text.startswith("+") and value > 2**63 - 1):
-        return value
-    return None
-
-
-def _go_parse_float(number: str, text: str) -> object:
-    """strconv.ParseFloat(number, 64): out of range is an error, and go-yaml keeps the text."""
-    value = float(number)
-    return text if math.isinf(value) else value
+    """Type a plain scalar the way go-yaml v2 does (resolve.go); see goyaml_resolve."""
+    return goyaml_resolve.resolve_scalar(goyaml_resolve.PLAIN, text).value
