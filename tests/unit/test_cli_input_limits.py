@@ -60,7 +60,8 @@ def test_a_special_file_argument_is_refused_in_one_line(
     if kind == "not UTF-8" and command[0] == "policy":
         # A policy file's bytes go to the policy reader, which decides encodings as
         # kube-apiserver does (UTF-16 is fine): bytes that are none is a policy error.
-        assert err.startswith(f"error: {path}: not valid YAML: invalid UTF-8 at byte ")
+        assert err.startswith(f"error: {path}: not valid YAML: the bytes at offset ")
+        assert "are not valid UTF-8" in err
         return
     assert err.startswith(f"kaudit: {path}: ")
     assert reason in err
@@ -109,7 +110,7 @@ class _Stdin:
     ("data", "expected"),
     [
         (b"\0" * (MAX_POLICY_BYTES + 10), "stdin: the policy file is over kaudit's limit"),
-        (b"rules: \xff\n", "error: -: not valid YAML: invalid UTF-8 at byte 7"),
+        (b"rules: \xff\n", "error: -: not valid YAML: the bytes at offset 7 (line 1, byte 0xff) are not valid UTF-8"),
         (BOMB.encode(), "excessive aliasing"),
     ],
     ids=["over the limit", "not UTF-8", "alias bomb"],
