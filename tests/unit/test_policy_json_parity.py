@@ -15,6 +15,7 @@ import pytest
 from kaudit.limits import MAX_YAML_DEPTH
 from kaudit.policy import PolicyProblem, check_policy_bytes, check_policy_text
 from kaudit.policy.jsondoc import is_json_buffer, load_json_document
+from tests.parity.cases import outcome_of
 
 # The pieces most cases share: the type meta (P), one rule (R), a whole valid policy (V), the
 # same policy as a YAML flow mapping (FLOW), and the YAML header (H).
@@ -403,11 +404,7 @@ OBSERVED_YAML_TYPE_META = [
 
 
 def verdict(problems: list[PolicyProblem]) -> str:
-    if any(problem.severity == "error" for problem in problems):
-        return "refused"
-    if any("falling back to lenient decoding" in problem.message for problem in problems):
-        return "warn"
-    return "ok"
+    return outcome_of(problems)
 
 
 @pytest.mark.parametrize(("data", "observed"), OBSERVED_JSON + OBSERVED_YAML_TYPE_META)

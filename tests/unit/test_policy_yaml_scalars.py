@@ -18,6 +18,7 @@ import pytest
 from kaudit.policy import check_policy_text
 from kaudit.policy.goyaml_resolve import go_format_float32, resolve_scalar
 from kaudit.policy.yamldoc import load_first_document, resolve_plain
+from tests.parity.cases import outcome_of
 
 H = "apiVersion: audit.k8s.io/v1\nkind: Policy\n"
 R = H + "rules:\n- level: None\n"
@@ -45,12 +46,7 @@ def meta(body: str) -> str:
 
 
 def verdict(text: str) -> str:
-    problems = check_policy_text(text, source="case.yaml")
-    if any(problem.severity == "error" for problem in problems):
-        return "refused"
-    if any("falling back to lenient decoding" in problem.message for problem in problems):
-        return "warn"
-    return "ok"
+    return outcome_of(check_policy_text(text, source="case.yaml"))
 
 
 # In a list of strings: a number, a boolean or an infinity is a decode error, a string loads.

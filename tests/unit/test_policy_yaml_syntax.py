@@ -18,6 +18,7 @@ import pytest
 
 from kaudit.policy import check_policy_text
 from kaudit.policy.goyaml_syntax import YamlEncodingError, decode_yaml_bytes
+from tests.parity.cases import outcome_of
 
 H = "apiVersion: audit.k8s.io/v1\nkind: Policy\n"
 R = "rules:\n- level: None\n"
@@ -540,12 +541,7 @@ def _verdict_of_bytes(data: bytes) -> str:
 
 
 def _verdict_of_text(text: str) -> str:
-    problems = check_policy_text(text, source="case.yaml")
-    if any(problem.severity == "error" for problem in problems):
-        return "refused"
-    if any("falling back to lenient decoding" in problem.message for problem in problems):
-        return "warn"
-    return "ok"
+    return outcome_of(check_policy_text(text, source="case.yaml"))
 
 
 def _as_bytes(case: str | bytes) -> bytes:
