@@ -29,6 +29,12 @@ def laughs() -> str:
     return HEAD + "rules: [{level: Metadata}]\n" + "\n".join(lines) + "\n"
 
 
+def json_rules(count: int) -> str:
+    rule = '{{"level":"Metadata","verbs":["get"],"resources":[{{"group":"","resources":["r{}"]}}]}}'
+    body = ",".join(rule.format(index) for index in range(count))
+    return '{"apiVersion":"audit.k8s.io/v1","kind":"Policy","rules":[' + body + "]}"
+
+
 SHAPES = {
     "rules-1000": lambda: rules(1000),
     "rules-7175": lambda: rules(7175),
@@ -42,6 +48,15 @@ SHAPES = {
     ),
     "deep-1MiB": lambda: HEAD + "rules: " + "[" * (MIB // 2 - 50) + "]" * (MIB // 2 - 50) + "\n",
     "alias-bomb": laughs,
+    # A file that starts with `{` is read by the JSON reader, as kube-apiserver does.
+    "json-rules-1000": lambda: json_rules(1000),
+    "json-rules-10000": lambda: json_rules(10000),
+    "json-deep-1MiB": lambda: '{"rules":' + "[" * (MIB // 2 - 20) + "]" * (MIB // 2 - 20) + "}",
+    "json-strings-1MiB": lambda: (
+        '{"apiVersion":"audit.k8s.io/v1","kind":"Policy","rules":[{"level":"None","users":['
+        + '"u",' * (MIB // 4 - 40)
+        + '"u"]}]}'
+    ),
 }
 
 
