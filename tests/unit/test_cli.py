@@ -234,3 +234,28 @@ def test_the_installed_console_script_runs() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "kind: Policy" in result.stdout
+
+
+POLICY = "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: None\n"
+
+
+@pytest.mark.parametrize("command", ["validate", "lint"])
+def test_a_utf16_policy_file_is_read_as_kube_apiserver_reads_it(
+    tmp_path: Path, command: str
+) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_bytes(b"\xff\xfe" + POLICY.encode("utf-16-le"))
+    code, out, err = kaudit("policy", command, policy)
+    assert (code, err) == (0, "")
+    assert out.startswith(f"{policy}: ")
+
+
+def test_a_flow_mapping_with_a_comment_is_refused_because_kube_apiserver_reads_it_as_json(
+    tmp_path: Path,
+) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("{apiVersion: audit.k8s.io/v1, kind: Policy, rules: [{level: None}]} # x\n")
+    code, out, err = kaudit("policy", "validate", policy)
+    assert (code, out) == (1, "")
+    assert f"error: {policy}: not valid JSON: " in err
+    assert "kube-apiserver reads a file whose first character is { as JSON only" in err
