@@ -911,7 +911,34 @@ def t_flow(rng: random.Random, text: str) -> tuple[str, str]:
     return which, text
 
 
-TEXT_MUTATIONS: list[TextMutation] = [t_whitespace, t_breaks, t_documents, t_flow]
+def t_yaml_corners(rng: random.Random, text: str) -> tuple[str, str]:
+    """Corners of go-yaml v2's scanner and parser that the other families do not reach."""
+    appended = {
+        "bom-in-quotes": 'extra: "\ufeff"\n',
+        "anchor-dot-name": "extra: &a.b x\n",
+        "undefined-alias": "extra: *nope\n",
+        "complex-key": "? extra\n: x\n",
+        "block-scalar-tab": "extra: |\n\tx\n",
+        "block-scalar-header-comment": "extra: |-#c\n  x\n",
+        "block-scalar-more-indented": "extra: |\n    a\n  b\n",
+        "document-end-content": "... x\n",
+        "long-key": "k" * 1030 + ": x\n",
+        "tab-in-plain": "extra: a\tb\n",
+        "tag-handle-undefined": "extra: !e!str x\n",
+        "verbatim-tag": "extra: !<tag:yaml.org,2002:int> 5\n",
+        "merge-of-list": "base: &l [a]\nextra:\n  <<: *l\n",
+    }
+    which = rng.choice([*appended, "tag-directive", "bom-line-start", "bom-first"])
+    if which == "tag-directive":
+        return which, "%TAG !e! tag:yaml.org,2002:\n---\n" + text + "extra: !e!str 5\n"
+    if which == "bom-line-start":
+        return which, _replace_one(rng, text, "\n", "\n\ufeff")
+    if which == "bom-first":
+        return which, "\ufeff" + text
+    return which, text + appended[which]
+
+
+TEXT_MUTATIONS: list[TextMutation] = [t_whitespace, t_breaks, t_documents, t_flow, t_yaml_corners]
 
 # --- mutations of the bytes: encodings -----------------------------------------------------
 
@@ -1036,6 +1063,31 @@ def j_grammar(rng: random.Random, text: str) -> tuple[str, str]:
     return which, patches[which]
 
 
+def j_decoding(rng: random.Random, text: str) -> tuple[str, str]:
+    """What Go's JSON decoder does with duplicate keys, escapes and number types."""
+    core = text.rstrip()
+    inner = core[1:-1] if core.startswith("{") and core.endswith("}") else core
+    extras = {
+        "dup-nested-object": ',"metadata":{"name":"a"},"metadata":{"labels":{"a":"b"}}',
+        "dup-array-shorter": ',"omitStages":["RequestReceived","Panic"],"omitStages":["Panic"]',
+        "dup-null-after": ',"kind":null',
+        "dup-type-first": ',"omitManagedFields":"yes","omitManagedFields":true',
+        "dup-rules-null": ',"rules":null',
+        "nul-escape": ',"extra":"\\u0000"',
+        "int-field-float": ',"metadata":{"generation":1.0}',
+        "int-field-exponent": ',"metadata":{"generation":1e2}',
+        "lone-surrogate": ',"metadata":{"name":"\\udc00"}',
+    }
+    which = rng.choice([*extras, "escaped-key", "level-capital", "kelvin-kind"])
+    if which == "escaped-key":
+        return which, "{" + inner.replace('"kind"', '"\\u006bind"', 1) + "}"
+    if which == "level-capital":
+        return which, "{" + inner.replace('"level"', '"Level"', 1) + "}"
+    if which == "kelvin-kind":
+        return which, "{" + inner + ',"\u212aind":"Policy"}'
+    return which, "{" + inner + extras[which] + "}"
+
+
 # --- putting it together -------------------------------------------------------------------
 
 
@@ -1072,7 +1124,8 @@ def _one(rng: random.Random) -> GeneratedPolicy:
     for index, name in enumerate(names):
         if name == "text":
             if renderer.startswith("json") and rng.random() < 0.7:
-                names[index], text = j_grammar(rng, text)
+                json_family = j_grammar if rng.random() < 0.6 else j_decoding
+                names[index], text = json_family(rng, text)
             else:
                 names[index], text = rng.choice(TEXT_MUTATIONS)(rng, text)
         elif name == "bytes" and encoded is None:
