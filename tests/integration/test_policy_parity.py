@@ -16,7 +16,7 @@ import time
 
 from tests.parity.cases import all_cases, kaudit_verdict, seed_and_count
 from tests.parity.generate import DEFAULT_COUNT, DEFAULT_SEED
-from tests.parity.oracle import Oracle
+from tests.parity.oracle import ask_all
 from tests.parity.record import OBSERVED_FILE, observed_document
 from tests.testbed import check_bed_prerequisites
 
@@ -25,11 +25,7 @@ def test_kaudit_gives_every_policy_the_verdict_kube_apiserver_gives_it() -> None
     check_bed_prerequisites("kube-apiserver")
     cases = all_cases()
     started = time.monotonic()
-    oracle = Oracle(jobs=2)
-    try:
-        theirs = oracle.verdicts([case.data for case in cases])
-    finally:
-        oracle.close()
+    theirs, oracle = ask_all([case.data for case in cases])
     disagreements: list[str] = []
     deliberate = 0
     for case, their in zip(cases, theirs, strict=True):

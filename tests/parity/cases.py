@@ -13,10 +13,8 @@ from dataclasses import dataclass
 from kaudit.policy import PolicyProblem, check_policy_bytes
 from tests.corpus import corpus_files
 from tests.parity.generate import DEFAULT_COUNT, DEFAULT_SEED, generate
-from tests.parity.oracle import Outcome, Verdict
+from tests.parity.oracle import LENIENT_WARNING, Outcome, Verdict
 from tests.parity.reproducers import REPRODUCERS
-
-_LENIENT = "falling back to lenient decoding"
 
 
 @dataclass(frozen=True)
@@ -56,7 +54,7 @@ def kaudit_verdict(data: bytes) -> Verdict:
     reasons = [
         str(problem)
         for problem in problems
-        if problem.severity == "error" or (outcome == "warn" and _LENIENT in problem.message)
+        if problem.severity == "error" or (outcome == "warn" and LENIENT_WARNING in problem.message)
     ]
     return Verdict(outcome, reasons[0] if reasons else "")
 
@@ -67,6 +65,6 @@ def outcome_of(problems: Sequence[PolicyProblem]) -> Outcome:
     documents) are its own and leave "ok"."""
     if any(problem.severity == "error" for problem in problems):
         return "refused"
-    if any(_LENIENT in problem.message for problem in problems):
+    if any(LENIENT_WARNING in problem.message for problem in problems):
         return "warn"
     return "ok"

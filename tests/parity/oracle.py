@@ -39,7 +39,7 @@ from tests.testbed import K8S_BIN, K8S_VERSION, KAUDIT_CACHE
 
 Outcome = Literal["ok", "warn", "refused"]
 _LOADED = "Load audit policy rules success"
-_LENIENT = "falling back to lenient decoding"
+LENIENT_WARNING = "falling back to lenient decoding"
 _REFUSED = re.compile(r"(loading audit policy file|failed decoding|failed lenient decoding)")
 _TIMEOUT_SECONDS = 60.0
 
@@ -144,6 +144,15 @@ class Oracle:
         subprocess.run(["rm", "-rf", str(self._work)], check=False)
 
 
+def ask_all(policies: Sequence[bytes], *, jobs: int = 2) -> tuple[list[Verdict], Oracle]:
+    """Every policy's verdict, and the oracle that gave them (for its asked/cached counts)."""
+    oracle = Oracle(jobs=jobs)
+    try:
+        return oracle.verdicts(policies), oracle
+    finally:
+        oracle.close()
+
+
 def _run_until_verdict(command: list[str], key: str) -> Verdict:
     process = subprocess.Popen(
         command,
@@ -162,7 +171,7 @@ def _run_until_verdict(command: list[str], key: str) -> Verdict:
         for raw in process.stderr:
             line = raw.decode("utf-8", "replace").rstrip("\n")
             lines.append(line)
-            if _LENIENT in line and not lenient:
+            if LENIENT_WARNING in line and not lenient:
                 lenient = _klog_message(line)
             if _LOADED in line:
                 return Verdict("warn", lenient) if lenient else Verdict("ok", "")
@@ -224,11 +233,7 @@ def main(arguments: Iterable[str]) -> int:
     if not binary().is_file():
         print(f"no kube-apiserver at {binary()}: run `make setup` first", file=sys.stderr)
         return 1
-    oracle = Oracle()
-    try:
-        found = oracle.verdicts([file.read_bytes() for file in files])
-    finally:
-        oracle.close()
+    found, _ = ask_all([file.read_bytes() for file in files])
     for file, verdict in zip(files, found, strict=True):
         print(f"{verdict.outcome}\t{file}\t{verdict.message}")
     return 0

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 from tests.parity.cases import Case, all_cases, seed_and_count
-from tests.parity.oracle import Oracle, Verdict
+from tests.parity.oracle import Verdict, ask_all
 from tests.testbed import K8S_VERSION
 
 OBSERVED_FILE = Path(__file__).with_name("observed.json")
@@ -49,11 +49,7 @@ def render(document: dict[str, object]) -> str:
 
 def main() -> None:
     cases = all_cases()
-    oracle = Oracle(jobs=2)
-    try:
-        verdicts = oracle.verdicts([case.data for case in cases])
-    finally:
-        oracle.close()
+    verdicts, oracle = ask_all([case.data for case in cases])
     OBSERVED_FILE.write_text(render(observed_document(cases, verdicts)), encoding="utf-8")
     print(f"{OBSERVED_FILE}: {len(cases)} verdicts ({oracle.asked} asked, {oracle.cached} cached)")
 
