@@ -20,15 +20,14 @@ from kaudit.desired import desired_state
 from kaudit.kube.api import KubeApi, KubeError
 from kaudit.manifest import AuditPatch
 from kaudit.policy import PolicyError
-from kaudit.rollout import rollout_order
-from kaudit.status import (
-    NodeStatus,
-    Summary,
-    Target,
+from kaudit.rollout.conditions import Summary, summarize
+from kaudit.rollout.entries import (
+    NodeEntry,
+    RolloutTarget,
     agent_field_manager,
     entries_not_listed,
-    summarize,
 )
+from kaudit.rollout.turn import rollout_order
 
 log = logging.getLogger("kaudit.controller")
 
@@ -77,12 +76,12 @@ def compute_summary(api: KubeApi, body: Mapping[str, Any], selected: list[str]) 
     except (ConfigError, PolicyError) as error:
         problem = str(error)
     enabled = spec.enabled and not metadata.get("deletionTimestamp")
+    entries = [NodeEntry(**e) for e in status.get("nodeStatuses") or []]  # type: ignore[typeddict-item]
     summary = summarize(
-        target=Target(
-            generation=generation, enabled=enabled, config_hash=config_hash, policy_problem=problem
-        ),
+        target=RolloutTarget(generation=generation, enabled=bool(enabled), config_hash=config_hash),
+        policy_problem=problem,
         selected_nodes=selected,
-        node_statuses=[NodeStatus(**e) for e in status.get("nodeStatuses") or []],  # type: ignore[typeddict-item]
+        entries={e["nodeName"]: e for e in entries if e.get("nodeName")},
         previous=status.get("conditions") or [],
         now=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     )
