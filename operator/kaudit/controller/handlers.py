@@ -17,7 +17,7 @@ import kopf
 
 from kaudit.config import GROUP, VERSION
 from kaudit.controller.admission import review_audit_config
-from kaudit.controller.summary import (
+from kaudit.controller.status_update import (
     nodes_still_enabled,
     record_node_transitions,
     refresh_status,
