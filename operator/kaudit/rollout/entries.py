@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Literal, TypedDict, cast
+from typing import Any, Final, Literal, TypedDict, cast, get_type_hints
 
 NodePhase = Literal[
     "Pending", "Applying", "Verifying", "Applied", "Disabled", "RolledBack", "Failed"
@@ -94,8 +94,9 @@ def agent_field_manager(node_name: str) -> str:
 # The type each field must have; a field of another type (anyone with status write access can
 # put one there) is left out of the entry rather than trusted.
 _FIELD_TYPES: Final[Mapping[str, type]] = {
-    name: (int if name in ("observedGeneration", "failureCount", "auditLogSizeBytes") else str)
-    for name in NodeEntry.__annotations__
+    # Every field is a whole number or text (a phase is text checked against NODE_PHASES).
+    name: int if hint is int else str
+    for name, hint in get_type_hints(NodeEntry).items()
 }
 
 
