@@ -6,8 +6,8 @@ stderr, starting with "kaudit: ", and a non-zero exit: 1 for invalid input, 2 fo
 File arguments and stdin are read within kaudit's size limits (kaudit.limits), and a FIFO or a
 device is refused instead of read: `kaudit policy validate /dev/zero` must not hang or fill the
 memory. A symlink argument is followed, since the user named it; the node commands' host files
-follow host.py's stricter rules. A failure kaudit did not foresee is still one line, with exit
-code 70, from the backstop in main(): never a traceback.
+follow hostio/files.py's stricter rules. A failure kaudit did not foresee is still one line, with
+exit code 70, from the backstop in main(): never a traceback.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import NoReturn, TextIO
 from kaudit import __version__
 from kaudit.config import AuditConfig, ConfigError, load_audit_config_text
 from kaudit.desired import DesiredState, desired_state
-from kaudit.host import (
+from kaudit.hostio.files import (
     HostError,
     HostLayout,
     apply_desired_state,

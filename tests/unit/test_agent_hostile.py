@@ -10,7 +10,7 @@ import pytest
 
 from kaudit.agent.node_agent import AgentSettings, NodeAgent
 from kaudit.config import HostPathsSpec
-from kaudit.host import (
+from kaudit.hostio.files import (
     PENDING_FILE_NAME,
     HostLayout,
     HostSnapshot,

@@ -12,7 +12,7 @@ import pytest
 
 from kaudit.config import AuditConfigSpec, HostPathsSpec, LogSpec, load_audit_config_text
 from kaudit.desired import DesiredState, desired_state
-from kaudit.host import (
+from kaudit.hostio.files import (
     BACKUPS_KEPT,
     HostError,
     HostLayout,

@@ -15,7 +15,7 @@ import pytest
 
 from kaudit.config import AuditConfigSpec, HostPathsSpec
 from kaudit.desired import DesiredState, desired_state
-from kaudit.host import (
+from kaudit.hostio.files import (
     HostError,
     HostLayout,
     HostSnapshot,

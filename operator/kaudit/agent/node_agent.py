@@ -47,7 +47,7 @@ from kaudit.config import (
     audit_config_spec_from_data,
 )
 from kaudit.desired import DesiredState, desired_state
-from kaudit.host import (
+from kaudit.hostio.files import (
     HostError,
     HostLayout,
     HostSnapshot,

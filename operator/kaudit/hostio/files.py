@@ -22,7 +22,7 @@ input like any other: whoever can write the backup folder can write them. Their 
 checked again with kaudit.paths' rules before kaudit uses one, their size is bounded and every
 field's type checked; anything wrong is a HostError naming the file and the field.
 
-Every read and write goes through kaudit.hostfs: no symlink is followed below the host root,
+Every read and write goes through kaudit.hostio.fs: no symlink is followed below the host root,
 temporary files and backups are created exclusively.
 """
 
@@ -39,10 +39,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from kaudit import hostfs
 from kaudit import paths as path_rules
 from kaudit.config import DEFAULT_LOG_PATH, HostPathsSpec
 from kaudit.desired import POLICY_FILE_HEADER, DesiredState
+from kaudit.hostio import fs as hostfs
 from kaudit.limits import (
     MAX_MANIFEST_BYTES,
     MAX_POLICY_BYTES,
