@@ -34,15 +34,16 @@ import json
 import posixpath
 import stat
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from kaudit import paths as path_rules
 from kaudit.config import DEFAULT_LOG_PATH, HostPathsSpec
 from kaudit.desired import POLICY_FILE_HEADER, DesiredState
 from kaudit.hostio import fs as hostfs
+from kaudit.hostio.fs import HostFileSystem, RealFileSystem
 from kaudit.limits import (
     MAX_MANIFEST_BYTES,
     MAX_POLICY_BYTES,
@@ -111,14 +112,21 @@ class HostLayout:
     root: Path
     paths: HostPathsSpec
     log_file_name: str = posixpath.basename(DEFAULT_LOG_PATH)
+    # Every read and write goes through it. Left out: the real file system at root (a
+    # dataclass default cannot see root, hence the None filled in below).
+    files: HostFileSystem = field(default=cast("HostFileSystem", None), compare=False, repr=False)
 
     def __post_init__(self) -> None:
+        if cast(object, self.files) is None:
+            object.__setattr__(self, "files", RealFileSystem(self.root))
+        elif self.files.root != self.root:
+            raise ValueError(f"layout root {self.root} is not its files' root {self.files.root}")
         found = host_paths_problem(self.paths, self.log_file_name)
         if found is not None:
             raise HostError(path=self.root, reason=f"host path {found[0]}: {found[1]}")
 
     def on_host(self, path: str) -> Path:
-        return hostfs.on_host(self.root, path)
+        return self.files.on_host(path)
 
     @property
     def log_file_path(self) -> str:
@@ -166,17 +174,35 @@ class ApplyResult:
     message: str
 
 
-def layout_for(desired: DesiredState, *, root: Path) -> HostLayout:
-    return HostLayout(root=root, paths=desired.host_paths, log_file_name=desired.log_file_name)
+def layout_for(
+    desired: DesiredState, *, root: Path, files: HostFileSystem | None = None
+) -> HostLayout:
+    return HostLayout(
+        root=root,
+        paths=desired.host_paths,
+        log_file_name=desired.log_file_name,
+        files=_or_real(files, root),
+    )
 
 
-def layout_from_state(*, root: Path, default_paths: HostPathsSpec | None = None) -> HostLayout:
+def _or_real(files: HostFileSystem | None, root: Path) -> HostFileSystem:
+    return files if files is not None else RealFileSystem(root)
+
+
+def layout_from_state(
+    *,
+    root: Path,
+    default_paths: HostPathsSpec | None = None,
+    files: HostFileSystem | None = None,
+) -> HostLayout:
     """The layout kaudit last used on this host, or the defaults when it never ran here.
 
     The recorded paths were checked by _read_state with the same rules as a spec's: a state
     file that points elsewhere (`/../outside`, the pki folder) is refused, not followed.
     """
-    probe = HostLayout(root=root, paths=default_paths or HostPathsSpec())
+    probe = HostLayout(
+        root=root, paths=default_paths or HostPathsSpec(), files=_or_real(files, root)
+    )
     state = _read_state(probe)
     recorded = state.get("hostPaths")
     paths = HostPathsSpec(**recorded) if isinstance(recorded, dict) else probe.paths
@@ -185,6 +211,7 @@ def layout_from_state(*, root: Path, default_paths: HostPathsSpec | None = None)
         root=root,
         paths=paths,
         log_file_name=log_name if isinstance(log_name, str) else probe.log_file_name,
+        files=probe.files,
     )
 
 
@@ -264,10 +291,10 @@ def _enable(
     _write_state(layout, {**state, "pendingBackup": str(manifest_backup)})
     checkpoint("after-backup")
 
-    hostfs.make_folders(layout.root, layout.paths.log_dir)
-    hostfs.make_folders(layout.root, posixpath.dirname(layout.paths.policy_file))
+    layout.files.make_folders(layout.paths.log_dir)
+    layout.files.make_folders(posixpath.dirname(layout.paths.policy_file))
     if old_policy != policy_text:
-        hostfs.write_atomically(layout.root, layout.paths.policy_file, policy_text, mode=0o600)
+        layout.files.write_atomically(layout.paths.policy_file, policy_text, mode=0o600)
     if new_manifest != old_manifest:
         try:
             write_manifest_atomically(layout, new_manifest)
@@ -404,7 +431,7 @@ class PendingChange:
 
 
 def save_pending_change(layout: HostLayout, pending: PendingChange) -> None:
-    hostfs.make_folders(layout.root, layout.paths.backup_dir, mode=0o700)
+    layout.files.make_folders(layout.paths.backup_dir, mode=0o700)
     data = {
         "manifestText": pending.snapshot.manifest_text,
         "policyText": pending.snapshot.policy_text,
@@ -432,7 +459,7 @@ def load_pending_change(layout: HostLayout) -> PendingChange | None:
 
 
 def clear_pending_change(layout: HostLayout) -> None:
-    hostfs.remove_file(layout.root, layout.pending_file_path)
+    layout.files.remove_file(layout.pending_file_path)
 
 
 def _policy_after_disable(current: str | None, before: object) -> str | None:
@@ -516,16 +543,16 @@ def audit_log_facts(layout: HostLayout) -> tuple[int | None, float | None]:
     """Size and mtime of the audit log, for the health gate; (None, None) when there is no
     plain file reached without a symlink: a link to a file that grows must not pass for it."""
     try:
-        info = hostfs.file_facts(layout.root, layout.log_file_path)
+        info = layout.files.file_facts(layout.log_file_path)
     except HostError:
         return None, None
-    if info is None or not stat.S_ISREG(info.st_mode):
+    if info is None or not stat.S_ISREG(info.mode):
         return None, None
-    return info.st_size, info.st_mtime
+    return info.size, info.mtime
 
 
 def _file_facts(layout: HostLayout, path: str) -> dict[str, Any]:
-    info = hostfs.file_facts(layout.root, path)
+    info = layout.files.file_facts(path)
     if info is None:
         return {
             "path": str(layout.on_host(path)),
@@ -536,14 +563,14 @@ def _file_facts(layout: HostLayout, path: str) -> dict[str, Any]:
     return {
         "path": str(layout.on_host(path)),
         "exists": True,
-        "sizeBytes": info.st_size,
-        "lastWrite": datetime.fromtimestamp(info.st_mtime, UTC).isoformat(),
+        "sizeBytes": info.size,
+        "lastWrite": datetime.fromtimestamp(info.mtime, UTC).isoformat(),
     }
 
 
 def _mtime(layout: HostLayout, path: str) -> str | None:
-    info = hostfs.file_facts(layout.root, path)
-    return datetime.fromtimestamp(info.st_mtime, UTC).isoformat() if info else None
+    info = layout.files.file_facts(path)
+    return datetime.fromtimestamp(info.mtime, UTC).isoformat() if info else None
 
 
 # --- backups -----------------------------------------------------------------------------
@@ -556,25 +583,25 @@ def list_backups(layout: HostLayout) -> list[Path]:
 
 def _backup_names(layout: HostLayout, original_name: str) -> list[str]:
     prefix = f"{BACKUP_PREFIX}{original_name}."
-    names = hostfs.list_names(layout.root, layout.paths.backup_dir)
+    names = layout.files.list_names(layout.paths.backup_dir)
     return sorted(name for name in names if name.startswith(prefix))
 
 
 def prune_backups(layout: HostLayout, *, keep: int = BACKUPS_KEPT) -> None:
     for original_name in (layout.manifest.name, layout.policy_file.name):
         for old in _backup_names(layout, original_name)[:-keep]:
-            hostfs.remove_file(layout.root, posixpath.join(layout.paths.backup_dir, old))
+            layout.files.remove_file(posixpath.join(layout.paths.backup_dir, old))
 
 
 def _write_backup(layout: HostLayout, original: Path, text: str, stamp: str) -> Path:
-    hostfs.make_folders(layout.root, layout.paths.backup_dir, mode=0o700)
+    layout.files.make_folders(layout.paths.backup_dir, mode=0o700)
     name = f"{BACKUP_PREFIX}{original.name}.{stamp}"
     # A backup is never written over, even one of kaudit's own from the same microsecond (a
     # clock set back): the next free name sorts after it.
     for attempt in range(_BACKUP_NAME_ATTEMPTS):
         path = posixpath.join(layout.paths.backup_dir, name + (f"-{attempt}" if attempt else ""))
         try:
-            hostfs.create_file(layout.root, path, text, mode=0o600)
+            layout.files.create_file(path, text, mode=0o600)
         except hostfs.HostFileExistsError:
             if attempt == _BACKUP_NAME_ATTEMPTS - 1:
                 raise
@@ -633,7 +660,7 @@ def _json_type(value: object) -> str:
 def _read_json(layout: HostLayout, path: str, *, what: str) -> dict[str, Any] | None:
     """A JSON object from one of kaudit's own files, or None when there is none."""
     shown = layout.on_host(path)
-    text = hostfs.read_text(layout.root, path, limit=MAX_STATE_BYTES, what=what)
+    text = layout.files.read_text(path, limit=MAX_STATE_BYTES, what=what)
     if text is None:
         return None
     try:
@@ -714,7 +741,7 @@ def _write_json(layout: HostLayout, path: str, data: Mapping[str, Any], *, what:
         check_text_size(text, limit=MAX_STATE_BYTES, source=str(layout.on_host(path)), what=what)
     except InputRefusedError as error:
         raise HostError(path=error.source, reason=error.reason) from None
-    hostfs.write_atomically(layout.root, path, text, mode=0o600)
+    layout.files.write_atomically(path, text, mode=0o600)
 
 
 def _write_state(layout: HostLayout, state: dict[str, Any]) -> None:
@@ -724,7 +751,7 @@ def _write_state(layout: HostLayout, state: dict[str, Any]) -> None:
         "hostPaths": asdict(layout.paths),
         "logFileName": layout.log_file_name,
     }
-    hostfs.make_folders(layout.root, layout.paths.backup_dir, mode=0o700)
+    layout.files.make_folders(layout.paths.backup_dir, mode=0o700)
     _write_json(layout, layout.state_file_path, state, what="kaudit state")
 
 
@@ -747,20 +774,20 @@ def read_manifest_text(layout: HostLayout) -> str:
 
 def read_optional_manifest_text(layout: HostLayout) -> str | None:
     """The manifest's text, or None when there is none; refused as read_manifest_text."""
-    return hostfs.read_text(
-        layout.root, layout.paths.manifest, limit=MAX_MANIFEST_BYTES, what="kube-apiserver manifest"
+    return layout.files.read_text(
+        layout.paths.manifest, limit=MAX_MANIFEST_BYTES, what="kube-apiserver manifest"
     )
 
 
 def read_policy_text(layout: HostLayout) -> str | None:
     """The audit policy file's text, or None when there is none."""
-    return hostfs.read_text(
-        layout.root, layout.paths.policy_file, limit=MAX_POLICY_BYTES, what="audit policy file"
+    return layout.files.read_text(
+        layout.paths.policy_file, limit=MAX_POLICY_BYTES, what="audit policy file"
     )
 
 
 def write_manifest_atomically(layout: HostLayout, text: str) -> None:
-    hostfs.write_atomically(layout.root, layout.paths.manifest, text)
+    layout.files.write_atomically(layout.paths.manifest, text)
 
 
 def write_file_atomically(path: Path, text: str, *, mode: int | None = None) -> None:
@@ -785,20 +812,20 @@ def _folders_taken_back_on_failure(layout: HostLayout) -> Iterator[None]:
             layout.paths.log_dir,
             layout.paths.backup_dir,
         )
-        for missing in hostfs.missing_folders(layout.root, folder)
+        for missing in layout.files.missing_folders(folder)
     ]
     try:
         yield
     except HostError:
-        hostfs.remove_empty_folders(layout.root, made)
+        layout.files.remove_empty_folders(made)
         raise
 
 
 def _restore_policy_text(layout: HostLayout, text: str | None) -> None:
     if text is None:
-        hostfs.remove_file(layout.root, layout.paths.policy_file)
+        layout.files.remove_file(layout.paths.policy_file)
     else:
-        hostfs.write_atomically(layout.root, layout.paths.policy_file, text, mode=0o600)
+        layout.files.write_atomically(layout.paths.policy_file, text, mode=0o600)
 
 
 def _is_managed(manifest_text: str, path: Path) -> bool:
