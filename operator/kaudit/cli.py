@@ -23,7 +23,7 @@ from typing import NoReturn, TextIO
 
 from kaudit import __version__
 from kaudit.config import AuditConfig, ConfigError, load_audit_config_text
-from kaudit.desired import DesiredState, desired_state
+from kaudit.desired import DesiredState, EnabledState, desired_state
 from kaudit.hostio.files import (
     HostError,
     HostLayout,
@@ -142,10 +142,10 @@ def _manifest_render(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         rendered = disable_audit(original, source=args.manifest)
     else:
         desired = _desired_from_args(args)
-        if desired.patch is None:
-            rendered = disable_audit(original, source=args.manifest)
-        else:
+        if isinstance(desired, EnabledState):
             rendered = enable_audit(original, desired.patch, source=args.manifest)
+        else:
+            rendered = disable_audit(original, source=args.manifest)
     if args.diff:
         out.writelines(
             difflib.unified_diff(

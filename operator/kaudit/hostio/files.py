@@ -41,7 +41,7 @@ from typing import Any, Final, cast
 
 from kaudit import paths as path_rules
 from kaudit.config import DEFAULT_LOG_PATH, HostPathsSpec
-from kaudit.desired import POLICY_FILE_HEADER, DesiredState
+from kaudit.desired import POLICY_FILE_HEADER, DesiredState, EnabledState
 from kaudit.hostio import fs as hostfs
 from kaudit.hostio.fs import HostFileSystem, RealFileSystem
 from kaudit.limits import (
@@ -52,7 +52,6 @@ from kaudit.limits import (
     check_text_size,
 )
 from kaudit.manifest import (
-    AuditPatch,
     ManifestError,
     disable_audit,
     enable_audit,
@@ -237,28 +236,16 @@ def apply_desired_state(
     checkpoint("after-backup") runs once the backups are on disk and before the first write:
     the agent's fault injection stops there to prove a crash in between loses nothing.
     """
-    if not desired.enabled or desired.patch is None or desired.policy_text is None:
+    if not isinstance(desired, EnabledState):
         return disable_audit_on_host(layout, clock=clock, checkpoint=checkpoint)
     with _folders_taken_back_on_failure(layout):
-        return _enable(
-            layout,
-            desired,
-            patch=desired.patch,
-            policy_text=desired.policy_text,
-            clock=clock,
-            checkpoint=checkpoint,
-        )
+        return _enable(layout, desired, clock=clock, checkpoint=checkpoint)
 
 
 def _enable(
-    layout: HostLayout,
-    desired: DesiredState,
-    *,
-    patch: AuditPatch,
-    policy_text: str,
-    clock: Clock,
-    checkpoint: Checkpoint,
+    layout: HostLayout, desired: EnabledState, *, clock: Clock, checkpoint: Checkpoint
 ) -> ApplyResult:
+    patch, policy_text = desired.patch, desired.policy_text
     old_manifest = read_manifest_text(layout)
     state = _read_state(layout)
     # kaudit turned audit logging on here, yet the manifest has no kaudit annotations: it was
