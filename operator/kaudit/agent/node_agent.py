@@ -48,6 +48,7 @@ from kaudit.config import (
 )
 from kaudit.desired import DesiredState, EnabledState, desired_state
 from kaudit.hostio.files import (
+    ChangeTarget,
     HostError,
     HostLayout,
     HostSnapshot,
@@ -541,7 +542,16 @@ class NodeAgent:
             save_pending_change(
                 layout,
                 PendingChange(
-                    snapshot=snapshot, target_hash=desired.config_hash, written_at=iso(written_at)
+                    snapshot=snapshot,
+                    target=ChangeTarget(
+                        generation=plan.generation if type(plan.generation) is int else None,
+                        enabled=desired.enabled,
+                        config_hash=desired.config_hash,
+                    ),
+                    written_at=iso(written_at),
+                    health_timeout_seconds=plan.spec.rollout.health_timeout_seconds,
+                    auto_rollback=plan.spec.rollout.auto_rollback,
+                    reported=report,
                 ),
             )
             result = apply_desired_state(
@@ -692,13 +702,13 @@ class NodeAgent:
             return
         log.info("Found an unverified change from a previous run; verifying it now")
         written_at = datetime.fromisoformat(pending.written_at.replace("Z", "+00:00"))
-        if plan.desired is None or plan.desired.config_hash != pending.target_hash:
+        if plan.desired is None or plan.desired.config_hash != pending.target.config_hash:
             plan = Plan(
                 generation=plan.generation,
                 selected=True,
                 spec=plan.spec,
                 desired=None,
-                unverified_enabled=pending.target_hash is not None,
+                unverified_enabled=pending.target.config_hash is not None,
                 statuses=plan.statuses,
                 order=plan.order,
             )

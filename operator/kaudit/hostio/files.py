@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final, cast
+from typing import Any, Final, Literal, cast
 
 from kaudit import paths as path_rules
 from kaudit.config import DEFAULT_LOG_PATH, HostPathsSpec
@@ -408,13 +408,38 @@ def _restore(layout: HostLayout, snapshot: HostSnapshot, *, clock: Clock) -> str
 
 
 @dataclass(frozen=True, kw_only=True)
+class ChangeTarget:
+    """What a written change is for: the spec's generation and what it asked."""
+
+    generation: int | None
+    enabled: bool
+    config_hash: str | None
+
+
+PendingStage = Literal["written", "restoring"]
+PENDING_STAGES: Final[frozenset[str]] = frozenset({"written", "restoring"})
+DEFAULT_HEALTH_TIMEOUT_SECONDS: Final = 120
+
+
+@dataclass(frozen=True, kw_only=True)
 class PendingChange:
     """A change written but not yet verified, kept on the host so a restarted agent can finish it
-    (verify) or undo it (restore the snapshot)."""
+    (verify) or undo it (restore the snapshot) whatever the AuditConfig says by then.
+
+    It carries what the gate needs from the spec it was written for (the target, the timeout,
+    autoRollback): a spec changed meanwhile must not change how this change is judged.
+    """
 
     snapshot: HostSnapshot
-    target_hash: str | None
-    written_at: str
+    target: ChangeTarget
+    written_at: str  # ISO UTC with milliseconds, "2026-12-02T18:00:00.123Z"
+    health_timeout_seconds: int = DEFAULT_HEALTH_TIMEOUT_SECONDS
+    auto_rollback: bool = True
+    # False: made with no entry to report it on (no AuditConfig, or the node not selected).
+    reported: bool = True
+    stage: PendingStage = "written"
+    restored_at: str | None = None  # set when stage == "restoring"
+    nudged: bool = False  # the kubelet nudge (kubernetes#109596) was done
 
 
 def save_pending_change(layout: HostLayout, pending: PendingChange) -> None:
@@ -422,26 +447,50 @@ def save_pending_change(layout: HostLayout, pending: PendingChange) -> None:
     data = {
         "manifestText": pending.snapshot.manifest_text,
         "policyText": pending.snapshot.policy_text,
-        "targetHash": pending.target_hash,
+        "targetGeneration": pending.target.generation,
+        "targetEnabled": pending.target.enabled,
+        "targetHash": pending.target.config_hash,
         "writtenAt": pending.written_at,
+        "healthTimeoutSeconds": pending.health_timeout_seconds,
+        "autoRollback": pending.auto_rollback,
+        "reported": pending.reported,
+        "stage": pending.stage,
+        "restoredAt": pending.restored_at,
+        "nudged": pending.nudged,
     }
     _write_json(layout, layout.pending_file_path, data, what="pending change")
 
 
 def load_pending_change(layout: HostLayout) -> PendingChange | None:
+    """The record, every field type-checked; a record from before issue 12 (snapshot, hash and
+    time only) gets the defaults that describe what that agent did."""
     path = layout.pending_file_path
     data = _read_json(layout, path, what="kaudit pending change")
     if data is None:
         return None
     fields_of = _JsonFields(layout.on_host(path), data)
+    config_hash = fields_of.text("targetHash", limit=_MAX_NOTE_CHARS)
+    stage = fields_of.choice("stage", PENDING_STAGES, default="written")
     return PendingChange(
         snapshot=HostSnapshot(
             manifest_text=fields_of.text("manifestText", limit=MAX_MANIFEST_BYTES, required=True)
             or "",
             policy_text=fields_of.text("policyText", limit=MAX_POLICY_BYTES),
         ),
-        target_hash=fields_of.text("targetHash", limit=_MAX_NOTE_CHARS),
-        written_at=str(fields_of.text("writtenAt", limit=_MAX_NOTE_CHARS)),
+        target=ChangeTarget(
+            generation=fields_of.optional_count("targetGeneration"),
+            enabled=fields_of.flag("targetEnabled", default=config_hash is not None),
+            config_hash=config_hash,
+        ),
+        written_at=fields_of.time("writtenAt", required=True) or "",
+        health_timeout_seconds=fields_of.count(
+            "healthTimeoutSeconds", default=DEFAULT_HEALTH_TIMEOUT_SECONDS, least=1
+        ),
+        auto_rollback=fields_of.flag("autoRollback", default=True),
+        reported=fields_of.flag("reported", default=True),
+        stage="restoring" if stage == "restoring" else "written",
+        restored_at=fields_of.time("restoredAt"),
+        nudged=fields_of.flag("nudged", default=False),
     )
 
 
@@ -622,6 +671,49 @@ class _JsonFields:
 
     def fail(self, key: str, reason: str) -> HostError:
         return HostError(path=self.path, reason=f"field {key}: {reason}")
+
+    def flag(self, key: str, *, default: bool) -> bool:
+        value = self.data.get(key)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            raise self.fail(key, f"must be true or false, found {_json_type(value)}")
+        return value
+
+    def count(self, key: str, *, default: int, least: int = 0) -> int:
+        found = self.optional_count(key, least=least)
+        return default if found is None else found
+
+    def optional_count(self, key: str, *, least: int = 0) -> int | None:
+        value = self.data.get(key)
+        if value is None:
+            return None
+        if type(value) is not int:
+            raise self.fail(key, f"must be a whole number, found {_json_type(value)}")
+        if value < least:
+            raise self.fail(key, f"must be at least {least}, found {value}")
+        return value
+
+    def choice(self, key: str, choices: frozenset[str], *, default: str) -> str:
+        value = self.text(key, limit=_MAX_NOTE_CHARS)
+        if value is None:
+            return default
+        if value not in choices:
+            raise self.fail(key, f"must be one of {', '.join(sorted(choices))}, found {value!r}")
+        return value
+
+    def time(self, key: str, *, required: bool = False) -> str | None:
+        """An ISO time: the agent computes deadlines from it, so it must parse."""
+        value = self.text(key, limit=_MAX_NOTE_CHARS, required=required)
+        if value is None:
+            return None
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise self.fail(key, f"must be an ISO time, found {value!r}") from None
+        if moment.tzinfo is None:
+            raise self.fail(key, f"must be an ISO time with its zone (Z), found {value!r}")
+        return value
 
     def text(self, key: str, *, limit: int, required: bool = False) -> str | None:
         value = self.data.get(key)
