@@ -28,8 +28,8 @@ from kaudit.hostio.files import (
     HostError,
     HostLayout,
     apply_desired_state,
+    describe_host,
     disable_audit_on_host,
-    host_status,
     layout_for,
     layout_from_state,
 )
@@ -195,7 +195,7 @@ def _node_disable(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _node_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    _print_json(host_status(_layout_for_args(args)), out)
+    _print_json(describe_host(_layout_for_args(args)).as_json(), out)
     return EXIT_OK
 
 

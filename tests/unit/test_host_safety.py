@@ -23,8 +23,8 @@ from kaudit.hostio.files import (
     PendingChange,
     apply_desired_state,
     audit_log_facts,
+    describe_host,
     disable_audit_on_host,
-    host_status,
     layout_for,
     layout_from_state,
     load_pending_change,
@@ -114,7 +114,7 @@ def test_a_symlinked_policy_file_is_refused_and_its_target_never_copied(
 def test_status_reports_a_symlinked_policy_file_instead_of_failing(host: HostLayout) -> None:
     host.policy_file.parent.mkdir(parents=True)
     host.policy_file.symlink_to(host.root / "etc/kubernetes/pki/sa.key")
-    status = host_status(host)
+    status = describe_host(host).as_json()
     assert "is a symlink" in status["policyFile"]["error"]
     assert status["policyFile"]["sha256"] is None
 
@@ -317,7 +317,7 @@ def test_a_forged_state_field_is_refused_naming_the_file_and_the_field(
         lambda: layout_from_state(root=host.root),
         lambda: disable_audit_on_host(host, clock=fixed_clock),
         lambda: apply_desired_state(host, desired(), clock=fixed_clock),
-        lambda: host_status(host),
+        lambda: describe_host(host).as_json(),
     ):
         error = refused_and_unchanged(action, top=tmp_path, match=reason)
         assert error.path == str(host.state_file)
@@ -468,7 +468,7 @@ def test_a_deeply_nested_pending_change_is_a_host_error(host: HostLayout) -> Non
 def test_status_reports_a_symlinked_log_folder_instead_of_failing(host: HostLayout) -> None:
     host.log_dir.parent.mkdir(parents=True)
     host.log_dir.symlink_to(host.root / "etc/kubernetes/pki")
-    status = host_status(host)
+    status = describe_host(host).as_json()
     assert "is a symlink" in status["auditLog"]["error"]
 
 

@@ -56,7 +56,7 @@ from kaudit.hostio.files import (
     apply_desired_state,
     audit_log_facts,
     clear_pending_change,
-    host_status,
+    describe_host,
     layout_for,
     layout_from_state,
     load_pending_change,
@@ -461,8 +461,7 @@ class NodeAgent:
 
     def _converge_without_config(self, layout: HostLayout) -> None:
         """No AuditConfig: a host kaudit changed goes back to how it was."""
-        status = host_status(layout)
-        if status["manifest"].get("auditEnabled"):
+        if describe_host(layout).manifest.audit_enabled:
             log.info("No AuditConfig: disabling audit logging on this node")
             plan = Plan(
                 generation=None,
@@ -473,8 +472,7 @@ class NodeAgent:
             self._change(plan, layout, report=False)
 
     def _converge_unselected(self, plan: Plan, layout: HostLayout) -> None:
-        status = host_status(layout)
-        if status["manifest"].get("auditEnabled"):
+        if describe_host(layout).manifest.audit_enabled:
             plan.desired = desired_state(replace(plan.spec, enabled=False), source="unselected")
             plan.selected = True
             self._change(plan, layout, report=False)
@@ -939,14 +937,13 @@ class NodeAgent:
         if layout is not None and facts_due:
             # At most every facts_seconds: the log grows with every report (reports are audited).
             self.facts_refreshed = time.monotonic()
-            facts = host_status(layout)
-            backup = facts.get("newestBackup")
-            if backup:
-                entry["newestBackup"] = self._node_path(backup["path"])
-            audit_log = facts["auditLog"]
-            if audit_log["exists"]:
-                entry["auditLogSizeBytes"] = audit_log["sizeBytes"]
-                entry["auditLogLastWrite"] = audit_log["lastWrite"][:19] + "Z"
+            facts = describe_host(layout)
+            if facts.newest_backup is not None:
+                entry["newestBackup"] = self._node_path(facts.newest_backup.path)
+            audit_log = facts.audit_log
+            if audit_log.exists and audit_log.last_write is not None:
+                entry["auditLogSizeBytes"] = audit_log.size_bytes
+                entry["auditLogLastWrite"] = audit_log.last_write[:19] + "Z"
         changed = entry != self.entry
         self.entry = entry
         if changed or self.entry_dirty:

@@ -29,6 +29,7 @@ temporary files and backups are created exclusively.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import posixpath
@@ -43,6 +44,14 @@ from kaudit import paths as path_rules
 from kaudit.config import DEFAULT_LOG_PATH, HostPathsSpec
 from kaudit.desired import POLICY_FILE_HEADER, DesiredState, EnabledState
 from kaudit.hostio import fs as hostfs
+from kaudit.hostio.description import (
+    AuditLogDescription,
+    BackupDescription,
+    HostDescription,
+    ManifestDescription,
+    ManifestReading,
+    PolicyFileDescription,
+)
 from kaudit.hostio.fs import HostFileSystem, RealFileSystem
 from kaudit.limits import (
     MAX_MANIFEST_BYTES,
@@ -508,71 +517,125 @@ def _policy_after_disable(current: str | None, before: object) -> str | None:
     return current
 
 
-# --- status ------------------------------------------------------------------------------
+# --- what is on the host ----------------------------------------------------------------
 
 
-def host_status(layout: HostLayout) -> dict[str, Any]:
-    """What is applied on this host, as plain data for `kaudit node status` and the agent.
+def describe_host(layout: HostLayout) -> HostDescription:
+    """What is applied on this host, for `kaudit node status` and the agent's reports.
 
-    A file kaudit will not read (a symlink, a FIFO, too large, not UTF-8) is reported with
-    the reason, so that status works on exactly the hosts that need looking at.
+    A file kaudit will not read (a symlink, a FIFO, too large, not UTF-8) is described with the
+    reason, so that status works on exactly the hosts that need looking at.
     """
-    result: dict[str, Any] = {"hostRoot": str(layout.root), "hostPaths": asdict(layout.paths)}
-    manifest_facts: dict[str, Any] = {"path": str(layout.manifest)}
-    try:
-        manifest_text = read_optional_manifest_text(layout)
-    except HostError as error:
-        manifest_text = None
-        manifest_facts.update(exists=True, error=str(error))
-    if "error" in manifest_facts:
-        pass
-    elif manifest_text is None:
-        manifest_facts["exists"] = False
-    else:
-        manifest_facts["exists"] = True
-        try:
-            inspected = inspect_manifest(manifest_text, source=str(layout.manifest))
-            manifest_facts.update(
-                auditEnabled=inspected.managed,
-                configHash=inspected.config_hash,
-                auditFlags=dict(inspected.audit_flags),
-                volumes=list(inspected.volumes),
-            )
-        except ValueError as error:
-            manifest_facts["error"] = str(error)
-    result["manifest"] = manifest_facts
-    policy_facts: dict[str, Any] = {"path": str(layout.policy_file)}
-    try:
-        policy_text = read_policy_text(layout)
-        policy_facts.update(
-            exists=policy_text is not None,
-            sha256=hashlib.sha256(policy_text.encode()).hexdigest() if policy_text else None,
-            writtenByKaudit=bool(policy_text and policy_text.startswith(_POLICY_MARK)),
-        )
-    except HostError as error:
-        policy_facts.update(exists=True, sha256=None, writtenByKaudit=False, error=str(error))
-    result["policyFile"] = policy_facts
     state = _read_state(layout)
-    result["appliedConfigHash"] = state.get("configHash")
-    result["appliedAt"] = state.get("appliedAt")
     backups = _backup_names(layout, layout.manifest.name)
-    newest = backups[-1] if backups else None
-    result["newestBackup"] = (
-        {
-            "path": str(layout.on_host(posixpath.join(layout.paths.backup_dir, newest))),
-            "time": _mtime(layout, posixpath.join(layout.paths.backup_dir, newest)),
-        }
-        if newest is not None
-        else None
+    newest = posixpath.join(layout.paths.backup_dir, backups[-1]) if backups else None
+    return HostDescription(
+        host_root=str(layout.root),
+        host_paths=layout.paths,
+        manifest=_describe_manifest(layout),
+        policy_file=_describe_policy_file(layout),
+        applied_config_hash=state.get("configHash"),
+        applied_at=state.get("appliedAt"),
+        newest_backup=(
+            BackupDescription(path=str(layout.on_host(newest)), time=_mtime(layout, newest))
+            if newest is not None
+            else None
+        ),
+        backup_count=len(backups),
+        audit_log=_describe_audit_log(layout),
     )
-    result["backupCount"] = len(backups)
+
+
+def _describe_manifest(layout: HostLayout) -> ManifestDescription:
+    path = str(layout.manifest)
     try:
-        result["auditLog"] = _file_facts(layout, layout.log_file_path)
+        text = read_optional_manifest_text(layout)
     except HostError as error:
-        result["auditLog"] = {"path": str(layout.log_file), "exists": False, "error": str(error)}
-    manifest_hash = result["manifest"].get("configHash")
-    result["inSync"] = manifest_hash is not None and manifest_hash == state.get("configHash")
-    return result
+        return ManifestDescription(path=path, exists=True, error=str(error))
+    if text is None:
+        return ManifestDescription(path=path, exists=False)
+    try:
+        inspected = inspect_manifest(text, source=path)
+    except ValueError as error:
+        return ManifestDescription(path=path, exists=True, error=str(error))
+    return ManifestDescription(
+        path=path,
+        exists=True,
+        reading=ManifestReading(
+            audit_enabled=inspected.managed,
+            config_hash=inspected.config_hash,
+            audit_flags=tuple(inspected.audit_flags),
+            volumes=tuple(inspected.volumes),
+        ),
+    )
+
+
+def _describe_policy_file(layout: HostLayout) -> PolicyFileDescription:
+    path = str(layout.policy_file)
+    try:
+        text = read_policy_text(layout)
+    except HostError as error:
+        return PolicyFileDescription(
+            path=path, exists=True, sha256=None, written_by_kaudit=False, error=str(error)
+        )
+    return PolicyFileDescription(
+        path=path,
+        exists=text is not None,
+        sha256=hashlib.sha256(text.encode()).hexdigest() if text else None,
+        written_by_kaudit=bool(text and text.startswith(_POLICY_MARK)),
+    )
+
+
+def _describe_audit_log(layout: HostLayout) -> AuditLogDescription:
+    path = layout.log_file_path
+    try:
+        info = layout.files.file_facts(path)
+    except HostError as error:
+        return AuditLogDescription(path=str(layout.log_file), exists=False, error=str(error))
+    if info is None:
+        return AuditLogDescription(path=str(layout.on_host(path)), exists=False)
+    return AuditLogDescription(
+        path=str(layout.on_host(path)),
+        exists=True,
+        size_bytes=info.size,
+        last_write=datetime.fromtimestamp(info.mtime, UTC).isoformat(),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class HostFacts:
+    """What one agent step reads from the host, exact: the texts are the files' own."""
+
+    manifest_text: str | None
+    policy_text: str | None
+    pending: PendingChange | None
+    audit_log_size: int | None
+    audit_log_mtime: float | None
+    audit_enabled_by_kaudit: bool  # the manifest carries kaudit's annotations
+
+
+def read_host_facts(layout: HostLayout) -> HostFacts:
+    """Raises HostError (a file kaudit will not read, a broken pending-change record) and
+    ManifestError (a manifest that is not a Pod kaudit can read)."""
+    manifest_text = read_optional_manifest_text(layout)
+    size, mtime = audit_log_facts(layout)
+    return HostFacts(
+        manifest_text=manifest_text,
+        policy_text=read_policy_text(layout),
+        pending=load_pending_change(layout),
+        audit_log_size=size,
+        audit_log_mtime=mtime,
+        audit_enabled_by_kaudit=(
+            manifest_text is not None and _manifest_is_managed(manifest_text, str(layout.manifest))
+        ),
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _manifest_is_managed(text: str, source: str) -> bool:
+    # Cached: every agent step reads the same few manifests, and parsing one takes
+    # milliseconds; the model test takes a million steps. A ManifestError is not cached.
+    return inspect_manifest(text, source=source).managed
 
 
 def audit_log_facts(layout: HostLayout) -> tuple[int | None, float | None]:
@@ -585,23 +648,6 @@ def audit_log_facts(layout: HostLayout) -> tuple[int | None, float | None]:
     if info is None or not stat.S_ISREG(info.mode):
         return None, None
     return info.size, info.mtime
-
-
-def _file_facts(layout: HostLayout, path: str) -> dict[str, Any]:
-    info = layout.files.file_facts(path)
-    if info is None:
-        return {
-            "path": str(layout.on_host(path)),
-            "exists": False,
-            "sizeBytes": 0,
-            "lastWrite": None,
-        }
-    return {
-        "path": str(layout.on_host(path)),
-        "exists": True,
-        "sizeBytes": info.size,
-        "lastWrite": datetime.fromtimestamp(info.mtime, UTC).isoformat(),
-    }
 
 
 def _mtime(layout: HostLayout, path: str) -> str | None:
