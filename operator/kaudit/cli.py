@@ -6,8 +6,8 @@ stderr, starting with "kaudit: ", and a non-zero exit: 1 for invalid input, 2 fo
 File arguments and stdin are read within kaudit's size limits (kaudit.limits), and a FIFO or a
 device is refused instead of read: `kaudit policy validate /dev/zero` must not hang or fill the
 memory. A symlink argument is followed, since the user named it; the node commands' host files
-follow host.py's stricter rules. A failure kaudit did not foresee is still one line, with exit
-code 70, from the backstop in main(): never a traceback.
+follow hostio/files.py's stricter rules. A failure kaudit did not foresee is still one line, with
+exit code 70, from the backstop in main(): never a traceback.
 """
 
 from __future__ import annotations
@@ -23,13 +23,13 @@ from typing import NoReturn, TextIO
 
 from kaudit import __version__
 from kaudit.config import AuditConfig, ConfigError, load_audit_config_text
-from kaudit.desired import DesiredState, desired_state
-from kaudit.host import (
+from kaudit.desired import DesiredState, EnabledState, desired_state
+from kaudit.hostio.files import (
     HostError,
     HostLayout,
     apply_desired_state,
+    describe_host,
     disable_audit_on_host,
-    host_status,
     layout_for,
     layout_from_state,
 )
@@ -142,10 +142,10 @@ def _manifest_render(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         rendered = disable_audit(original, source=args.manifest)
     else:
         desired = _desired_from_args(args)
-        if desired.patch is None:
-            rendered = disable_audit(original, source=args.manifest)
-        else:
+        if isinstance(desired, EnabledState):
             rendered = enable_audit(original, desired.patch, source=args.manifest)
+        else:
+            rendered = disable_audit(original, source=args.manifest)
     if args.diff:
         out.writelines(
             difflib.unified_diff(
@@ -195,7 +195,7 @@ def _node_disable(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _node_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    _print_json(host_status(_layout_for_args(args)), out)
+    _print_json(describe_host(_layout_for_args(args)).as_json(), out)
     return EXIT_OK
 
 

@@ -13,7 +13,7 @@ import hashlib
 import json
 import posixpath
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Literal
 
 from kaudit.config import (
     DEFAULT_POLICY_FILE,
@@ -51,18 +51,48 @@ POLICY_FILE_HEADER = (
 
 
 @dataclass(frozen=True, kw_only=True)
-class DesiredState:
-    """What one control-plane host must carry for a spec."""
+class EnabledState:
+    """Audit logging on: the policy file's text and what goes into the manifest.
 
-    enabled: bool
+    Both are required: an "enabled" state without its patch once made the agent expect the
+    config hash "(none)" from a healthy API server (issue 12); now it cannot be built.
+    """
+
     host_paths: HostPathsSpec
     log_file_name: str
-    policy_text: str | None = None
-    patch: AuditPatch | None = None
+    policy_text: str
+    patch: AuditPatch
 
     @property
-    def config_hash(self) -> str | None:
-        return self.patch.config_hash if self.patch is not None else None
+    def enabled(self) -> Literal[True]:
+        return True
+
+    @property
+    def config_hash(self) -> str:
+        return self.patch.config_hash
+
+
+@dataclass(frozen=True, kw_only=True)
+class DisabledState:
+    """Audit logging off: kaudit's settings out of the manifest, the policy file as it was.
+
+    The paths are still needed: they say where kaudit's files are to be taken away from.
+    """
+
+    host_paths: HostPathsSpec
+    log_file_name: str
+
+    @property
+    def enabled(self) -> Literal[False]:
+        return False
+
+    @property
+    def config_hash(self) -> None:
+        return None
+
+
+# What one control-plane host must carry for a spec; isinstance tells which.
+DesiredState = EnabledState | DisabledState
 
 
 def resolve_policy(spec: PolicySpec, *, source: str, config_map_text: str | None = None) -> Policy:
@@ -221,14 +251,13 @@ def desired_state(
     check_spec_paths(spec, source=source)
     log_file_name = posixpath.basename(spec.log.path)
     if not spec.enabled:
-        return DesiredState(enabled=False, host_paths=spec.host_paths, log_file_name=log_file_name)
+        return DisabledState(host_paths=spec.host_paths, log_file_name=log_file_name)
     policy = resolve_policy(spec.policy, source=source, config_map_text=config_map_text)
     text = policy_file_text(policy, source=spec.policy.source_name)
     flags = audit_flags(spec.log, spec.host_paths.policy_file)
     volumes = audit_volumes(spec)
     patch = AuditPatch(flags=flags, volumes=volumes, config_hash=config_hash(text, flags, volumes))
-    return DesiredState(
-        enabled=True,
+    return EnabledState(
         host_paths=spec.host_paths,
         log_file_name=log_file_name,
         policy_text=text,

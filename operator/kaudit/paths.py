@@ -27,7 +27,7 @@ apart from the policy folder), so the policy and log folders, mounted separately
 kube-apiserver, can never be one folder or hide one of the folders kubeadm mounts.
 
 Pure: strings in, a reason or None out. config.py turns a reason into a ConfigError naming the
-spec field, host.py into a HostError naming the state file and its field.
+spec field, hostio/files.py into a HostError naming the state file and its field.
 """
 
 from __future__ import annotations

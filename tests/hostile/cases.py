@@ -798,7 +798,7 @@ def _pending_change_cases() -> Iterator[Case]:
     for kind, make in from_text:
 
         def prepare(case_dir: Path, make: Callable[[], bytes] = make) -> Prepared:
-            from kaudit.host import PENDING_FILE_NAME  # noqa: PLC0415
+            from kaudit.hostio.files import PENDING_FILE_NAME  # noqa: PLC0415
 
             root = make_host(case_dir)
             _write(default_layout(root).backup_dir / PENDING_FILE_NAME, make())
@@ -808,7 +808,7 @@ def _pending_change_cases() -> Iterator[Case]:
 
     def recovery(case_dir: Path) -> Prepared:
         """A bad ConfigMap policy must not stop the agent from undoing an unwritten change."""
-        from kaudit.host import PENDING_FILE_NAME  # noqa: PLC0415
+        from kaudit.hostio.files import PENDING_FILE_NAME  # noqa: PLC0415
 
         root = make_host(case_dir)
         layout = default_layout(root)

@@ -237,7 +237,7 @@ def agent_target(
 def default_layout(root: Path) -> Any:
     """kaudit's own default layout (so the suite follows a worktree that moves a default)."""
     from kaudit.config import HostPathsSpec  # noqa: PLC0415
-    from kaudit.host import HostLayout  # noqa: PLC0415
+    from kaudit.hostio.files import HostLayout  # noqa: PLC0415
 
     return HostLayout(root=root, paths=HostPathsSpec())
 
@@ -264,7 +264,7 @@ def enable_in_parent(root: Path) -> None:
     """Audit logging already on (as `kaudit node apply` leaves it), for disable cases."""
     from kaudit.config import AuditConfigSpec  # noqa: PLC0415
     from kaudit.desired import desired_state  # noqa: PLC0415
-    from kaudit.host import apply_desired_state, layout_for  # noqa: PLC0415
+    from kaudit.hostio.files import apply_desired_state, layout_for  # noqa: PLC0415
 
     desired = desired_state(AuditConfigSpec(), source="suite")
     apply_desired_state(layout_for(desired, root=root), desired)
@@ -298,7 +298,7 @@ def secret_not_copied(case_dir: Path, result: Result) -> list[str]:
 
 
 def pending_change_gone(case_dir: Path, result: Result) -> list[str]:
-    from kaudit.host import PENDING_FILE_NAME  # noqa: PLC0415
+    from kaudit.hostio.files import PENDING_FILE_NAME  # noqa: PLC0415
 
     layout = default_layout(case_dir / "host")
     if (layout.backup_dir / PENDING_FILE_NAME).exists():

@@ -10,8 +10,9 @@ import pytest
 
 from kaudit.agent.node_agent import AgentSettings, NodeAgent
 from kaudit.config import HostPathsSpec
-from kaudit.host import (
+from kaudit.hostio.files import (
     PENDING_FILE_NAME,
+    ChangeTarget,
     HostLayout,
     HostSnapshot,
     PendingChange,
@@ -118,7 +119,11 @@ def test_a_bad_policy_does_not_stop_the_pending_change_recovery(tmp_path: Path) 
     snapshot = HostSnapshot(manifest_text=MANIFEST, policy_text=None)
     save_pending_change(
         layout,
-        PendingChange(snapshot=snapshot, target_hash="abc", written_at="2026-12-01T00:00:00Z"),
+        PendingChange(
+            snapshot=snapshot,
+            target=ChangeTarget(generation=1, enabled=True, config_hash="abc"),
+            written_at="2026-12-01T00:00:00Z",
+        ),
     )
     api = FakeApi(body(CONFIG_MAP_SPEC), config_map=BOMB)
     agent_for(api, tmp_path).reconcile_once()

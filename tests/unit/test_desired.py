@@ -13,7 +13,13 @@ from kaudit.config import (
     LogSpec,
     PolicySpec,
 )
-from kaudit.desired import audit_flags, desired_state, resolve_policy
+from kaudit.desired import (
+    DisabledState,
+    EnabledState,
+    audit_flags,
+    desired_state,
+    resolve_policy,
+)
 from kaudit.manifest import AuditVolume
 from kaudit.policy import PolicyError, check_policy_text, preset_policy
 
@@ -85,9 +91,25 @@ def test_a_log_setting_change_changes_the_hash() -> None:
 
 def test_disabled_spec_wants_no_policy_and_no_patch() -> None:
     state = desired_state(AuditConfigSpec(enabled=False), source="test")
+    assert isinstance(state, DisabledState)
     assert not state.enabled
-    assert state.patch is None
-    assert state.policy_text is None
+    assert state.config_hash is None
+    assert not hasattr(state, "patch")
+    assert not hasattr(state, "policy_text")
+
+
+def test_an_enabled_spec_carries_its_policy_and_patch_and_hash() -> None:
+    state = desired_state(AuditConfigSpec(), source="test")
+    assert isinstance(state, EnabledState)
+    assert state.enabled
+    assert state.config_hash == state.patch.config_hash
+
+
+def test_an_enabled_state_cannot_be_made_without_its_patch_or_policy() -> None:
+    # Issue 12's defect 1: an "enabled" state without a patch expected no config hash from a
+    # healthy API server and rolled the node back.
+    with pytest.raises(TypeError):
+        EnabledState(host_paths=HostPathsSpec(), log_file_name="audit.log")  # type: ignore[call-arg]
 
 
 def test_custom_rules_go_before_the_preset_rules() -> None:

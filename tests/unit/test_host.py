@@ -12,13 +12,13 @@ import pytest
 
 from kaudit.config import AuditConfigSpec, HostPathsSpec, LogSpec, load_audit_config_text
 from kaudit.desired import DesiredState, desired_state
-from kaudit.host import (
+from kaudit.hostio.files import (
     BACKUPS_KEPT,
     HostError,
     HostLayout,
     apply_desired_state,
+    describe_host,
     disable_audit_on_host,
-    host_status,
     layout_for,
     layout_from_state,
     list_backups,
@@ -256,7 +256,7 @@ def test_status_reports_what_is_applied_the_newest_backup_and_the_log(host: Host
     state = desired()
     result = apply_desired_state(host, state)
     host.log_file.write_text('{"kind":"Event"}\n')
-    status = host_status(host)
+    status = describe_host(host).as_json()
     assert status["manifest"]["auditEnabled"] is True
     assert status["manifest"]["configHash"] == state.config_hash
     assert status["appliedConfigHash"] == state.config_hash
@@ -269,7 +269,7 @@ def test_status_reports_what_is_applied_the_newest_backup_and_the_log(host: Host
 
 
 def test_status_of_an_untouched_host_says_audit_is_off(host: HostLayout) -> None:
-    status = host_status(host)
+    status = describe_host(host).as_json()
     assert status["manifest"]["auditEnabled"] is False
     assert status["newestBackup"] is None
     assert status["auditLog"]["exists"] is False
@@ -289,7 +289,7 @@ def test_restoring_a_snapshot_puts_both_files_back_and_keeps_the_failed_manifest
     assert failed_backup is not None
     assert "--audit-log-maxage=30" in Path(failed_backup).read_text()
     assert os.listdir(host.manifest.parent) == ["kube-apiserver.yaml"]
-    assert host_status(host)["appliedConfigHash"] is None
+    assert describe_host(host).as_json()["appliedConfigHash"] is None
 
 
 def test_restoring_a_snapshot_without_a_policy_removes_the_new_one(host: HostLayout) -> None:

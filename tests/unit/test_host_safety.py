@@ -15,15 +15,16 @@ import pytest
 
 from kaudit.config import AuditConfigSpec, HostPathsSpec
 from kaudit.desired import DesiredState, desired_state
-from kaudit.host import (
+from kaudit.hostio.files import (
+    ChangeTarget,
     HostError,
     HostLayout,
     HostSnapshot,
     PendingChange,
     apply_desired_state,
     audit_log_facts,
+    describe_host,
     disable_audit_on_host,
-    host_status,
     layout_for,
     layout_from_state,
     load_pending_change,
@@ -113,7 +114,7 @@ def test_a_symlinked_policy_file_is_refused_and_its_target_never_copied(
 def test_status_reports_a_symlinked_policy_file_instead_of_failing(host: HostLayout) -> None:
     host.policy_file.parent.mkdir(parents=True)
     host.policy_file.symlink_to(host.root / "etc/kubernetes/pki/sa.key")
-    status = host_status(host)
+    status = describe_host(host).as_json()
     assert "is a symlink" in status["policyFile"]["error"]
     assert status["policyFile"]["sha256"] is None
 
@@ -316,7 +317,7 @@ def test_a_forged_state_field_is_refused_naming_the_file_and_the_field(
         lambda: layout_from_state(root=host.root),
         lambda: disable_audit_on_host(host, clock=fixed_clock),
         lambda: apply_desired_state(host, desired(), clock=fixed_clock),
-        lambda: host_status(host),
+        lambda: describe_host(host).as_json(),
     ):
         error = refused_and_unchanged(action, top=tmp_path, match=reason)
         assert error.path == str(host.state_file)
@@ -374,11 +375,45 @@ def test_a_layout_with_paths_kaudit_may_not_use_cannot_be_made(tmp_path: Path) -
 def test_a_pending_change_round_trips(host: HostLayout) -> None:
     pending = PendingChange(
         snapshot=HostSnapshot(manifest_text="apiVersion: v1\r\n", policy_text="é\n"),
-        target_hash="sha256:ab",
-        written_at="2026-12-02T03:00:00+00:00",
+        target=ChangeTarget(generation=7, enabled=True, config_hash="sha256:ab"),
+        written_at="2026-12-02T03:00:00.123Z",
+        health_timeout_seconds=45,
+        auto_rollback=False,
+        reported=False,
+        stage="restoring",
+        restored_at="2026-12-02T03:01:00.456Z",
+        nudged=True,
     )
     save_pending_change(host, pending)
     assert load_pending_change(host) == pending
+
+
+@pytest.mark.parametrize(("target_hash", "enabled"), [("sha256:ab", True), (None, False)])
+def test_a_pending_change_from_before_issue_12_loads_with_the_defaults(
+    host: HostLayout, target_hash: str | None, enabled: bool
+) -> None:
+    host.backup_dir.mkdir(parents=True)
+    old = {
+        "manifestText": "apiVersion: v1\n",
+        "policyText": None,
+        "targetHash": target_hash,
+        "writtenAt": "2026-12-02T03:00:00Z",
+    }
+    (host.backup_dir / "kaudit-pending-change.json").write_text(json.dumps(old))
+    assert load_pending_change(host) == PendingChange(
+        snapshot=HostSnapshot(manifest_text="apiVersion: v1\n", policy_text=None),
+        target=ChangeTarget(generation=None, enabled=enabled, config_hash=target_hash),
+        written_at="2026-12-02T03:00:00Z",
+        health_timeout_seconds=120,
+        auto_rollback=True,
+        reported=True,
+        stage="written",
+        restored_at=None,
+        nudged=False,
+    )
+
+
+WRITTEN = {"manifestText": "x", "writtenAt": "2026-12-02T03:00:00.123Z"}
 
 
 @pytest.mark.parametrize(
@@ -388,6 +423,24 @@ def test_a_pending_change_round_trips(host: HostLayout) -> None:
         ({"manifestText": ["x"]}, "field manifestText: must be a string, found a list"),
         ({"manifestText": "x", "policyText": 5}, "field policyText: must be a string"),
         ({"manifestText": "x", "targetHash": True}, "field targetHash: must be a string"),
+        ({"manifestText": "x"}, "field writtenAt: is missing"),
+        ({**WRITTEN, "writtenAt": "yesterday"}, "field writtenAt: must be an ISO time"),
+        (
+            {**WRITTEN, "writtenAt": "2026-12-02T03:00:00"},
+            "field writtenAt: must be an ISO time with its zone",
+        ),
+        ({**WRITTEN, "targetGeneration": "2"}, "field targetGeneration: must be a whole number"),
+        ({**WRITTEN, "targetGeneration": True}, "field targetGeneration: must be a whole number"),
+        ({**WRITTEN, "targetGeneration": -1}, "field targetGeneration: must be at least 0"),
+        ({**WRITTEN, "targetEnabled": "yes"}, "field targetEnabled: must be true or false"),
+        ({**WRITTEN, "healthTimeoutSeconds": 0}, "field healthTimeoutSeconds: must be at least 1"),
+        ({**WRITTEN, "healthTimeoutSeconds": 1.5}, "field healthTimeoutSeconds: must be a whole"),
+        ({**WRITTEN, "autoRollback": 1}, "field autoRollback: must be true or false"),
+        ({**WRITTEN, "reported": "no"}, "field reported: must be true or false"),
+        ({**WRITTEN, "stage": "done"}, "field stage: must be one of restoring, written"),
+        ({**WRITTEN, "restoredAt": 5}, "field restoredAt: must be a string"),
+        ({**WRITTEN, "nudged": None, "stage": 1}, "field stage: must be a string"),
+        ({**WRITTEN, "nudged": []}, "field nudged: must be true or false, found a list"),
         (
             {"manifestText": "#" * (MAX_MANIFEST_BYTES + 1)},
             "field manifestText: the field manifestText is 1048577 bytes",
@@ -415,7 +468,7 @@ def test_a_deeply_nested_pending_change_is_a_host_error(host: HostLayout) -> Non
 def test_status_reports_a_symlinked_log_folder_instead_of_failing(host: HostLayout) -> None:
     host.log_dir.parent.mkdir(parents=True)
     host.log_dir.symlink_to(host.root / "etc/kubernetes/pki")
-    status = host_status(host)
+    status = describe_host(host).as_json()
     assert "is a symlink" in status["auditLog"]["error"]
 
 

@@ -17,7 +17,7 @@ from typing import Any, Final
 from kaudit.audit_config import ParsedAuditConfig, parse_audit_config
 from kaudit.config import AuditConfigSpec, ConfigError
 from kaudit.controller.kubeadm_sync import KubeadmSync, sync_kubeadm_config
-from kaudit.desired import desired_state
+from kaudit.desired import EnabledState, desired_state
 from kaudit.kube.api import KubeApi, KubeError
 from kaudit.manifest import AuditPatch
 from kaudit.policy import PolicyError
@@ -64,7 +64,8 @@ def compute_summary(api: KubeApi, config: ParsedAuditConfig, selected: list[str]
             else:
                 wanted = spec if not config.deleting else AuditConfigSpec(enabled=False)
                 desired = desired_state(wanted, source="AuditConfig cluster", config_map_text=text)
-                config_hash, patch = desired.config_hash, desired.patch
+                config_hash = desired.config_hash
+                patch = desired.patch if isinstance(desired, EnabledState) else None
         except (ConfigError, PolicyError) as error:
             problem = str(error)
     enabled = spec.enabled and not config.deleting

@@ -19,6 +19,10 @@ temporary name (opened with O_TRUNC, its target was overwritten and re-moded). S
 
 Paths given here are canonical absolute paths (kaudit.paths); messages name the file as it
 is seen from here (host root + path).
+
+The functions take the host root; `HostFileSystem` is the same operations bound to one root,
+the interface the rest of kaudit uses, so that a test or the agent's model can put an in-memory
+one (kaudit.hostio.memory) where the real one (`RealFileSystem`) would be.
 """
 
 from __future__ import annotations
@@ -28,8 +32,9 @@ import errno
 import os
 import stat
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol
 
 from kaudit.limits import InputRefusedError, read_limited_text
 
@@ -50,6 +55,98 @@ class HostError(RuntimeError):
 
 class HostFileExistsError(HostError):
     """create_file found the name taken."""
+
+
+@dataclass(frozen=True, slots=True)
+class FileFacts:
+    """lstat's answer, the part kaudit uses; mode has the file type bits (stat.S_ISREG)."""
+
+    size: int
+    mtime: float
+    mode: int
+    inode: int
+
+
+class HostFileSystem(Protocol):
+    """The host's files as kaudit reads and writes them: byte exact and atomic.
+
+    Paths are canonical absolute host paths ("/etc/kubernetes/manifests/kube-apiserver.yaml");
+    every failure is a HostError naming the file and the reason.
+    """
+
+    @property
+    def root(self) -> Path: ...
+
+    def on_host(self, path: str) -> Path:
+        """How messages name `path`."""
+        ...
+
+    def read_text(self, path: str, *, limit: int, what: str) -> str | None:
+        """The exact text (CRLF, BOM, no final newline kept), or None when there is no file;
+        refused over `limit` bytes, or when it is not a plain UTF-8 file."""
+        ...
+
+    def file_facts(self, path: str) -> FileFacts | None: ...
+
+    def list_names(self, folder: str) -> list[str]: ...
+
+    def make_folders(self, folder: str, *, mode: int = 0o755) -> None: ...
+
+    def missing_folders(self, folder: str) -> list[str]: ...
+
+    def remove_empty_folders(self, folders: list[str]) -> None: ...
+
+    def remove_file(self, path: str) -> None: ...
+
+    def write_atomically(self, path: str, text: str, *, mode: int | None = None) -> None:
+        """A reader sees the old text or the new, never a part of it."""
+        ...
+
+    def create_file(self, path: str, text: str, *, mode: int = 0o600) -> None:
+        """Exclusive: HostFileExistsError when the name is taken."""
+        ...
+
+
+@dataclass(frozen=True)
+class RealFileSystem:
+    """The host's own files under `root`, through the functions below."""
+
+    root: Path
+
+    def on_host(self, path: str) -> Path:
+        return on_host(self.root, path)
+
+    def read_text(self, path: str, *, limit: int, what: str) -> str | None:
+        return read_text(self.root, path, limit=limit, what=what)
+
+    def file_facts(self, path: str) -> FileFacts | None:
+        info = file_facts(self.root, path)
+        if info is None:
+            return None
+        return FileFacts(
+            size=info.st_size, mtime=info.st_mtime, mode=info.st_mode, inode=info.st_ino
+        )
+
+    def list_names(self, folder: str) -> list[str]:
+        return list_names(self.root, folder)
+
+    def make_folders(self, folder: str, *, mode: int = 0o755) -> None:
+        make_folders(self.root, folder, mode=mode)
+
+    def missing_folders(self, folder: str) -> list[str]:
+        return missing_folders(self.root, folder)
+
+    def remove_empty_folders(self, folders: list[str]) -> None:
+        remove_empty_folders(self.root, folders)
+
+    def remove_file(self, path: str) -> None:
+        remove_file(self.root, path)
+
+    def write_atomically(self, path: str, text: str, *, mode: int | None = None) -> None:
+        write_atomically(self.root, path, text, mode=mode)
+
+    def create_file(self, path: str, text: str, *, mode: int = 0o600) -> None:
+        create_file(self.root, path, text, mode=mode)
 
 
 def on_host(root: Path, path: str) -> Path:

@@ -22,27 +22,37 @@ input like any other: whoever can write the backup folder can write them. Their 
 checked again with kaudit.paths' rules before kaudit uses one, their size is bounded and every
 field's type checked; anything wrong is a HostError naming the file and the field.
 
-Every read and write goes through kaudit.hostfs: no symlink is followed below the host root,
+Every read and write goes through kaudit.hostio.fs: no symlink is followed below the host root,
 temporary files and backups are created exclusively.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import posixpath
 import stat
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal, cast
 
-from kaudit import hostfs
 from kaudit import paths as path_rules
 from kaudit.config import DEFAULT_LOG_PATH, HostPathsSpec
-from kaudit.desired import POLICY_FILE_HEADER, DesiredState
+from kaudit.desired import POLICY_FILE_HEADER, DesiredState, EnabledState
+from kaudit.hostio import fs as hostfs
+from kaudit.hostio.description import (
+    AuditLogDescription,
+    BackupDescription,
+    HostDescription,
+    ManifestDescription,
+    ManifestReading,
+    PolicyFileDescription,
+)
+from kaudit.hostio.fs import HostFileSystem, RealFileSystem
 from kaudit.limits import (
     MAX_MANIFEST_BYTES,
     MAX_POLICY_BYTES,
@@ -51,7 +61,6 @@ from kaudit.limits import (
     check_text_size,
 )
 from kaudit.manifest import (
-    AuditPatch,
     ManifestError,
     disable_audit,
     enable_audit,
@@ -111,14 +120,21 @@ class HostLayout:
     root: Path
     paths: HostPathsSpec
     log_file_name: str = posixpath.basename(DEFAULT_LOG_PATH)
+    # Every read and write goes through it. Left out: the real file system at root (a
+    # dataclass default cannot see root, hence the None filled in below).
+    files: HostFileSystem = field(default=cast("HostFileSystem", None), compare=False, repr=False)
 
     def __post_init__(self) -> None:
+        if cast(object, self.files) is None:
+            object.__setattr__(self, "files", RealFileSystem(self.root))
+        elif self.files.root != self.root:
+            raise ValueError(f"layout root {self.root} is not its files' root {self.files.root}")
         found = host_paths_problem(self.paths, self.log_file_name)
         if found is not None:
             raise HostError(path=self.root, reason=f"host path {found[0]}: {found[1]}")
 
     def on_host(self, path: str) -> Path:
-        return hostfs.on_host(self.root, path)
+        return self.files.on_host(path)
 
     @property
     def log_file_path(self) -> str:
@@ -166,17 +182,35 @@ class ApplyResult:
     message: str
 
 
-def layout_for(desired: DesiredState, *, root: Path) -> HostLayout:
-    return HostLayout(root=root, paths=desired.host_paths, log_file_name=desired.log_file_name)
+def layout_for(
+    desired: DesiredState, *, root: Path, files: HostFileSystem | None = None
+) -> HostLayout:
+    return HostLayout(
+        root=root,
+        paths=desired.host_paths,
+        log_file_name=desired.log_file_name,
+        files=_or_real(files, root),
+    )
 
 
-def layout_from_state(*, root: Path, default_paths: HostPathsSpec | None = None) -> HostLayout:
+def _or_real(files: HostFileSystem | None, root: Path) -> HostFileSystem:
+    return files if files is not None else RealFileSystem(root)
+
+
+def layout_from_state(
+    *,
+    root: Path,
+    default_paths: HostPathsSpec | None = None,
+    files: HostFileSystem | None = None,
+) -> HostLayout:
     """The layout kaudit last used on this host, or the defaults when it never ran here.
 
     The recorded paths were checked by _read_state with the same rules as a spec's: a state
     file that points elsewhere (`/../outside`, the pki folder) is refused, not followed.
     """
-    probe = HostLayout(root=root, paths=default_paths or HostPathsSpec())
+    probe = HostLayout(
+        root=root, paths=default_paths or HostPathsSpec(), files=_or_real(files, root)
+    )
     state = _read_state(probe)
     recorded = state.get("hostPaths")
     paths = HostPathsSpec(**recorded) if isinstance(recorded, dict) else probe.paths
@@ -185,6 +219,7 @@ def layout_from_state(*, root: Path, default_paths: HostPathsSpec | None = None)
         root=root,
         paths=paths,
         log_file_name=log_name if isinstance(log_name, str) else probe.log_file_name,
+        files=probe.files,
     )
 
 
@@ -210,28 +245,16 @@ def apply_desired_state(
     checkpoint("after-backup") runs once the backups are on disk and before the first write:
     the agent's fault injection stops there to prove a crash in between loses nothing.
     """
-    if not desired.enabled or desired.patch is None or desired.policy_text is None:
+    if not isinstance(desired, EnabledState):
         return disable_audit_on_host(layout, clock=clock, checkpoint=checkpoint)
     with _folders_taken_back_on_failure(layout):
-        return _enable(
-            layout,
-            desired,
-            patch=desired.patch,
-            policy_text=desired.policy_text,
-            clock=clock,
-            checkpoint=checkpoint,
-        )
+        return _enable(layout, desired, clock=clock, checkpoint=checkpoint)
 
 
 def _enable(
-    layout: HostLayout,
-    desired: DesiredState,
-    *,
-    patch: AuditPatch,
-    policy_text: str,
-    clock: Clock,
-    checkpoint: Checkpoint,
+    layout: HostLayout, desired: EnabledState, *, clock: Clock, checkpoint: Checkpoint
 ) -> ApplyResult:
+    patch, policy_text = desired.patch, desired.policy_text
     old_manifest = read_manifest_text(layout)
     state = _read_state(layout)
     # kaudit turned audit logging on here, yet the manifest has no kaudit annotations: it was
@@ -264,10 +287,10 @@ def _enable(
     _write_state(layout, {**state, "pendingBackup": str(manifest_backup)})
     checkpoint("after-backup")
 
-    hostfs.make_folders(layout.root, layout.paths.log_dir)
-    hostfs.make_folders(layout.root, posixpath.dirname(layout.paths.policy_file))
+    layout.files.make_folders(layout.paths.log_dir)
+    layout.files.make_folders(posixpath.dirname(layout.paths.policy_file))
     if old_policy != policy_text:
-        hostfs.write_atomically(layout.root, layout.paths.policy_file, policy_text, mode=0o600)
+        layout.files.write_atomically(layout.paths.policy_file, policy_text, mode=0o600)
     if new_manifest != old_manifest:
         try:
             write_manifest_atomically(layout, new_manifest)
@@ -394,45 +417,94 @@ def _restore(layout: HostLayout, snapshot: HostSnapshot, *, clock: Clock) -> str
 
 
 @dataclass(frozen=True, kw_only=True)
+class ChangeTarget:
+    """What a written change is for: the spec's generation and what it asked."""
+
+    generation: int | None
+    enabled: bool
+    config_hash: str | None
+
+
+PendingStage = Literal["written", "restoring"]
+PENDING_STAGES: Final[frozenset[str]] = frozenset({"written", "restoring"})
+DEFAULT_HEALTH_TIMEOUT_SECONDS: Final = 120
+
+
+@dataclass(frozen=True, kw_only=True)
 class PendingChange:
     """A change written but not yet verified, kept on the host so a restarted agent can finish it
-    (verify) or undo it (restore the snapshot)."""
+    (verify) or undo it (restore the snapshot) whatever the AuditConfig says by then.
+
+    It carries what the gate needs from the spec it was written for (the target, the timeout,
+    autoRollback): a spec changed meanwhile must not change how this change is judged.
+    """
 
     snapshot: HostSnapshot
-    target_hash: str | None
-    written_at: str
+    target: ChangeTarget
+    written_at: str  # ISO UTC with milliseconds, "2026-12-02T18:00:00.123Z"
+    health_timeout_seconds: int = DEFAULT_HEALTH_TIMEOUT_SECONDS
+    auto_rollback: bool = True
+    # False: made with no entry to report it on (no AuditConfig, or the node not selected).
+    reported: bool = True
+    stage: PendingStage = "written"
+    restored_at: str | None = None  # set when stage == "restoring"
+    nudged: bool = False  # the kubelet nudge (kubernetes#109596) was done
 
 
 def save_pending_change(layout: HostLayout, pending: PendingChange) -> None:
-    hostfs.make_folders(layout.root, layout.paths.backup_dir, mode=0o700)
+    layout.files.make_folders(layout.paths.backup_dir, mode=0o700)
     data = {
         "manifestText": pending.snapshot.manifest_text,
         "policyText": pending.snapshot.policy_text,
-        "targetHash": pending.target_hash,
+        "targetGeneration": pending.target.generation,
+        "targetEnabled": pending.target.enabled,
+        "targetHash": pending.target.config_hash,
         "writtenAt": pending.written_at,
+        "healthTimeoutSeconds": pending.health_timeout_seconds,
+        "autoRollback": pending.auto_rollback,
+        "reported": pending.reported,
+        "stage": pending.stage,
+        "restoredAt": pending.restored_at,
+        "nudged": pending.nudged,
     }
     _write_json(layout, layout.pending_file_path, data, what="pending change")
 
 
 def load_pending_change(layout: HostLayout) -> PendingChange | None:
+    """The record, every field type-checked; a record from before issue 12 (snapshot, hash and
+    time only) gets the defaults that describe what that agent did."""
     path = layout.pending_file_path
     data = _read_json(layout, path, what="kaudit pending change")
     if data is None:
         return None
     fields_of = _JsonFields(layout.on_host(path), data)
+    config_hash = fields_of.text("targetHash", limit=_MAX_NOTE_CHARS)
+    stage = fields_of.choice("stage", PENDING_STAGES, default="written")
     return PendingChange(
         snapshot=HostSnapshot(
             manifest_text=fields_of.text("manifestText", limit=MAX_MANIFEST_BYTES, required=True)
             or "",
             policy_text=fields_of.text("policyText", limit=MAX_POLICY_BYTES),
         ),
-        target_hash=fields_of.text("targetHash", limit=_MAX_NOTE_CHARS),
-        written_at=str(fields_of.text("writtenAt", limit=_MAX_NOTE_CHARS)),
+        target=ChangeTarget(
+            generation=fields_of.optional_count("targetGeneration"),
+            enabled=fields_of.flag("targetEnabled", default=config_hash is not None),
+            config_hash=config_hash,
+        ),
+        written_at=fields_of.time("writtenAt", required=True) or "",
+        health_timeout_seconds=fields_of.count(
+            "healthTimeoutSeconds", default=DEFAULT_HEALTH_TIMEOUT_SECONDS, least=1
+        ),
+        auto_rollback=fields_of.flag("autoRollback", default=True),
+        reported=fields_of.flag("reported", default=True),
+        stage="restoring" if stage == "restoring" else "written",
+        restored_at=fields_of.time("restoredAt"),
+        nudged=fields_of.flag("nudged", default=False),
     )
 
 
 def clear_pending_change(layout: HostLayout) -> None:
-    hostfs.remove_file(layout.root, layout.pending_file_path)
+    layout.files.remove_file(layout.pending_file_path)
 
 
 def _policy_after_disable(current: str | None, before: object) -> str | None:
@@ -445,105 +517,142 @@ def _policy_after_disable(current: str | None, before: object) -> str | None:
     return current
 
 
-# --- status ------------------------------------------------------------------------------
+# --- what is on the host ----------------------------------------------------------------
 
 
-def host_status(layout: HostLayout) -> dict[str, Any]:
-    """What is applied on this host, as plain data for `kaudit node status` and the agent.
+def describe_host(layout: HostLayout) -> HostDescription:
+    """What is applied on this host, for `kaudit node status` and the agent's reports.
 
-    A file kaudit will not read (a symlink, a FIFO, too large, not UTF-8) is reported with
-    the reason, so that status works on exactly the hosts that need looking at.
+    A file kaudit will not read (a symlink, a FIFO, too large, not UTF-8) is described with the
+    reason, so that status works on exactly the hosts that need looking at.
     """
-    result: dict[str, Any] = {"hostRoot": str(layout.root), "hostPaths": asdict(layout.paths)}
-    manifest_facts: dict[str, Any] = {"path": str(layout.manifest)}
-    try:
-        manifest_text = read_optional_manifest_text(layout)
-    except HostError as error:
-        manifest_text = None
-        manifest_facts.update(exists=True, error=str(error))
-    if "error" in manifest_facts:
-        pass
-    elif manifest_text is None:
-        manifest_facts["exists"] = False
-    else:
-        manifest_facts["exists"] = True
-        try:
-            inspected = inspect_manifest(manifest_text, source=str(layout.manifest))
-            manifest_facts.update(
-                auditEnabled=inspected.managed,
-                configHash=inspected.config_hash,
-                auditFlags=dict(inspected.audit_flags),
-                volumes=list(inspected.volumes),
-            )
-        except ValueError as error:
-            manifest_facts["error"] = str(error)
-    result["manifest"] = manifest_facts
-    policy_facts: dict[str, Any] = {"path": str(layout.policy_file)}
-    try:
-        policy_text = read_policy_text(layout)
-        policy_facts.update(
-            exists=policy_text is not None,
-            sha256=hashlib.sha256(policy_text.encode()).hexdigest() if policy_text else None,
-            writtenByKaudit=bool(policy_text and policy_text.startswith(_POLICY_MARK)),
-        )
-    except HostError as error:
-        policy_facts.update(exists=True, sha256=None, writtenByKaudit=False, error=str(error))
-    result["policyFile"] = policy_facts
     state = _read_state(layout)
-    result["appliedConfigHash"] = state.get("configHash")
-    result["appliedAt"] = state.get("appliedAt")
     backups = _backup_names(layout, layout.manifest.name)
-    newest = backups[-1] if backups else None
-    result["newestBackup"] = (
-        {
-            "path": str(layout.on_host(posixpath.join(layout.paths.backup_dir, newest))),
-            "time": _mtime(layout, posixpath.join(layout.paths.backup_dir, newest)),
-        }
-        if newest is not None
-        else None
+    newest = posixpath.join(layout.paths.backup_dir, backups[-1]) if backups else None
+    return HostDescription(
+        host_root=str(layout.root),
+        host_paths=layout.paths,
+        manifest=_describe_manifest(layout),
+        policy_file=_describe_policy_file(layout),
+        applied_config_hash=state.get("configHash"),
+        applied_at=state.get("appliedAt"),
+        newest_backup=(
+            BackupDescription(path=str(layout.on_host(newest)), time=_mtime(layout, newest))
+            if newest is not None
+            else None
+        ),
+        backup_count=len(backups),
+        audit_log=_describe_audit_log(layout),
     )
-    result["backupCount"] = len(backups)
+
+
+def _describe_manifest(layout: HostLayout) -> ManifestDescription:
+    path = str(layout.manifest)
     try:
-        result["auditLog"] = _file_facts(layout, layout.log_file_path)
+        text = read_optional_manifest_text(layout)
     except HostError as error:
-        result["auditLog"] = {"path": str(layout.log_file), "exists": False, "error": str(error)}
-    manifest_hash = result["manifest"].get("configHash")
-    result["inSync"] = manifest_hash is not None and manifest_hash == state.get("configHash")
-    return result
+        return ManifestDescription(path=path, exists=True, error=str(error))
+    if text is None:
+        return ManifestDescription(path=path, exists=False)
+    try:
+        inspected = inspect_manifest(text, source=path)
+    except ValueError as error:
+        return ManifestDescription(path=path, exists=True, error=str(error))
+    return ManifestDescription(
+        path=path,
+        exists=True,
+        reading=ManifestReading(
+            audit_enabled=inspected.managed,
+            config_hash=inspected.config_hash,
+            audit_flags=tuple(inspected.audit_flags),
+            volumes=tuple(inspected.volumes),
+        ),
+    )
+
+
+def _describe_policy_file(layout: HostLayout) -> PolicyFileDescription:
+    path = str(layout.policy_file)
+    try:
+        text = read_policy_text(layout)
+    except HostError as error:
+        return PolicyFileDescription(
+            path=path, exists=True, sha256=None, written_by_kaudit=False, error=str(error)
+        )
+    return PolicyFileDescription(
+        path=path,
+        exists=text is not None,
+        sha256=hashlib.sha256(text.encode()).hexdigest() if text else None,
+        written_by_kaudit=bool(text and text.startswith(_POLICY_MARK)),
+    )
+
+
+def _describe_audit_log(layout: HostLayout) -> AuditLogDescription:
+    path = layout.log_file_path
+    try:
+        info = layout.files.file_facts(path)
+    except HostError as error:
+        return AuditLogDescription(path=str(layout.log_file), exists=False, error=str(error))
+    if info is None:
+        return AuditLogDescription(path=str(layout.on_host(path)), exists=False)
+    return AuditLogDescription(
+        path=str(layout.on_host(path)),
+        exists=True,
+        size_bytes=info.size,
+        last_write=datetime.fromtimestamp(info.mtime, UTC).isoformat(),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class HostFacts:
+    """What one agent step reads from the host, exact: the texts are the files' own."""
+
+    manifest_text: str | None
+    policy_text: str | None
+    pending: PendingChange | None
+    audit_log_size: int | None
+    audit_log_mtime: float | None
+    audit_enabled_by_kaudit: bool  # the manifest carries kaudit's annotations
+
+
+def read_host_facts(layout: HostLayout) -> HostFacts:
+    """Raises HostError (a file kaudit will not read, a broken pending-change record) and
+    ManifestError (a manifest that is not a Pod kaudit can read)."""
+    manifest_text = read_optional_manifest_text(layout)
+    size, mtime = audit_log_facts(layout)
+    return HostFacts(
+        manifest_text=manifest_text,
+        policy_text=read_policy_text(layout),
+        pending=load_pending_change(layout),
+        audit_log_size=size,
+        audit_log_mtime=mtime,
+        audit_enabled_by_kaudit=(
+            manifest_text is not None and _manifest_is_managed(manifest_text, str(layout.manifest))
+        ),
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _manifest_is_managed(text: str, source: str) -> bool:
+    # Cached: every agent step reads the same few manifests, and parsing one takes
+    # milliseconds; the model test takes a million steps. A ManifestError is not cached.
+    return inspect_manifest(text, source=source).managed
 
 
 def audit_log_facts(layout: HostLayout) -> tuple[int | None, float | None]:
     """Size and mtime of the audit log, for the health gate; (None, None) when there is no
     plain file reached without a symlink: a link to a file that grows must not pass for it."""
     try:
-        info = hostfs.file_facts(layout.root, layout.log_file_path)
+        info = layout.files.file_facts(layout.log_file_path)
     except HostError:
         return None, None
-    if info is None or not stat.S_ISREG(info.st_mode):
+    if info is None or not stat.S_ISREG(info.mode):
         return None, None
-    return info.st_size, info.st_mtime
-
-
-def _file_facts(layout: HostLayout, path: str) -> dict[str, Any]:
-    info = hostfs.file_facts(layout.root, path)
-    if info is None:
-        return {
-            "path": str(layout.on_host(path)),
-            "exists": False,
-            "sizeBytes": 0,
-            "lastWrite": None,
-        }
-    return {
-        "path": str(layout.on_host(path)),
-        "exists": True,
-        "sizeBytes": info.st_size,
-        "lastWrite": datetime.fromtimestamp(info.st_mtime, UTC).isoformat(),
-    }
+    return info.size, info.mtime
 
 
 def _mtime(layout: HostLayout, path: str) -> str | None:
-    info = hostfs.file_facts(layout.root, path)
-    return datetime.fromtimestamp(info.st_mtime, UTC).isoformat() if info else None
+    info = layout.files.file_facts(path)
+    return datetime.fromtimestamp(info.mtime, UTC).isoformat() if info else None
 
 
 # --- backups -----------------------------------------------------------------------------
@@ -556,25 +665,25 @@ def list_backups(layout: HostLayout) -> list[Path]:
 
 def _backup_names(layout: HostLayout, original_name: str) -> list[str]:
     prefix = f"{BACKUP_PREFIX}{original_name}."
-    names = hostfs.list_names(layout.root, layout.paths.backup_dir)
+    names = layout.files.list_names(layout.paths.backup_dir)
     return sorted(name for name in names if name.startswith(prefix))
 
 
 def prune_backups(layout: HostLayout, *, keep: int = BACKUPS_KEPT) -> None:
     for original_name in (layout.manifest.name, layout.policy_file.name):
         for old in _backup_names(layout, original_name)[:-keep]:
-            hostfs.remove_file(layout.root, posixpath.join(layout.paths.backup_dir, old))
+            layout.files.remove_file(posixpath.join(layout.paths.backup_dir, old))
 
 
 def _write_backup(layout: HostLayout, original: Path, text: str, stamp: str) -> Path:
-    hostfs.make_folders(layout.root, layout.paths.backup_dir, mode=0o700)
+    layout.files.make_folders(layout.paths.backup_dir, mode=0o700)
     name = f"{BACKUP_PREFIX}{original.name}.{stamp}"
     # A backup is never written over, even one of kaudit's own from the same microsecond (a
     # clock set back): the next free name sorts after it.
     for attempt in range(_BACKUP_NAME_ATTEMPTS):
         path = posixpath.join(layout.paths.backup_dir, name + (f"-{attempt}" if attempt else ""))
         try:
-            hostfs.create_file(layout.root, path, text, mode=0o600)
+            layout.files.create_file(path, text, mode=0o600)
         except hostfs.HostFileExistsError:
             if attempt == _BACKUP_NAME_ATTEMPTS - 1:
                 raise
@@ -609,6 +718,49 @@ class _JsonFields:
     def fail(self, key: str, reason: str) -> HostError:
         return HostError(path=self.path, reason=f"field {key}: {reason}")
 
+    def flag(self, key: str, *, default: bool) -> bool:
+        value = self.data.get(key)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            raise self.fail(key, f"must be true or false, found {_json_type(value)}")
+        return value
+
+    def count(self, key: str, *, default: int, least: int = 0) -> int:
+        found = self.optional_count(key, least=least)
+        return default if found is None else found
+
+    def optional_count(self, key: str, *, least: int = 0) -> int | None:
+        value = self.data.get(key)
+        if value is None:
+            return None
+        if type(value) is not int:
+            raise self.fail(key, f"must be a whole number, found {_json_type(value)}")
+        if value < least:
+            raise self.fail(key, f"must be at least {least}, found {value}")
+        return value
+
+    def choice(self, key: str, choices: frozenset[str], *, default: str) -> str:
+        value = self.text(key, limit=_MAX_NOTE_CHARS)
+        if value is None:
+            return default
+        if value not in choices:
+            raise self.fail(key, f"must be one of {', '.join(sorted(choices))}, found {value!r}")
+        return value
+
+    def time(self, key: str, *, required: bool = False) -> str | None:
+        """An ISO time: the agent computes deadlines from it, so it must parse."""
+        value = self.text(key, limit=_MAX_NOTE_CHARS, required=required)
+        if value is None:
+            return None
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise self.fail(key, f"must be an ISO time, found {value!r}") from None
+        if moment.tzinfo is None:
+            raise self.fail(key, f"must be an ISO time with its zone (Z), found {value!r}")
+        return value
+
     def text(self, key: str, *, limit: int, required: bool = False) -> str | None:
         value = self.data.get(key)
         if value is None:
@@ -633,7 +785,7 @@ def _json_type(value: object) -> str:
 def _read_json(layout: HostLayout, path: str, *, what: str) -> dict[str, Any] | None:
     """A JSON object from one of kaudit's own files, or None when there is none."""
     shown = layout.on_host(path)
-    text = hostfs.read_text(layout.root, path, limit=MAX_STATE_BYTES, what=what)
+    text = layout.files.read_text(path, limit=MAX_STATE_BYTES, what=what)
     if text is None:
         return None
     try:
@@ -714,7 +866,7 @@ def _write_json(layout: HostLayout, path: str, data: Mapping[str, Any], *, what:
         check_text_size(text, limit=MAX_STATE_BYTES, source=str(layout.on_host(path)), what=what)
     except InputRefusedError as error:
         raise HostError(path=error.source, reason=error.reason) from None
-    hostfs.write_atomically(layout.root, path, text, mode=0o600)
+    layout.files.write_atomically(path, text, mode=0o600)
 
 
 def _write_state(layout: HostLayout, state: dict[str, Any]) -> None:
@@ -724,7 +876,7 @@ def _write_state(layout: HostLayout, state: dict[str, Any]) -> None:
         "hostPaths": asdict(layout.paths),
         "logFileName": layout.log_file_name,
     }
-    hostfs.make_folders(layout.root, layout.paths.backup_dir, mode=0o700)
+    layout.files.make_folders(layout.paths.backup_dir, mode=0o700)
     _write_json(layout, layout.state_file_path, state, what="kaudit state")
 
 
@@ -747,20 +899,20 @@ def read_manifest_text(layout: HostLayout) -> str:
 
 def read_optional_manifest_text(layout: HostLayout) -> str | None:
     """The manifest's text, or None when there is none; refused as read_manifest_text."""
-    return hostfs.read_text(
-        layout.root, layout.paths.manifest, limit=MAX_MANIFEST_BYTES, what="kube-apiserver manifest"
+    return layout.files.read_text(
+        layout.paths.manifest, limit=MAX_MANIFEST_BYTES, what="kube-apiserver manifest"
     )
 
 
 def read_policy_text(layout: HostLayout) -> str | None:
     """The audit policy file's text, or None when there is none."""
-    return hostfs.read_text(
-        layout.root, layout.paths.policy_file, limit=MAX_POLICY_BYTES, what="audit policy file"
+    return layout.files.read_text(
+        layout.paths.policy_file, limit=MAX_POLICY_BYTES, what="audit policy file"
     )
 
 
 def write_manifest_atomically(layout: HostLayout, text: str) -> None:
-    hostfs.write_atomically(layout.root, layout.paths.manifest, text)
+    layout.files.write_atomically(layout.paths.manifest, text)
 
 
 def write_file_atomically(path: Path, text: str, *, mode: int | None = None) -> None:
@@ -785,20 +937,20 @@ def _folders_taken_back_on_failure(layout: HostLayout) -> Iterator[None]:
             layout.paths.log_dir,
             layout.paths.backup_dir,
         )
-        for missing in hostfs.missing_folders(layout.root, folder)
+        for missing in layout.files.missing_folders(folder)
     ]
     try:
         yield
     except HostError:
-        hostfs.remove_empty_folders(layout.root, made)
+        layout.files.remove_empty_folders(made)
         raise
 
 
 def _restore_policy_text(layout: HostLayout, text: str | None) -> None:
     if text is None:
-        hostfs.remove_file(layout.root, layout.paths.policy_file)
+        layout.files.remove_file(layout.paths.policy_file)
     else:
-        hostfs.write_atomically(layout.root, layout.paths.policy_file, text, mode=0o600)
+        layout.files.write_atomically(layout.paths.policy_file, text, mode=0o600)
 
 
 def _is_managed(manifest_text: str, path: Path) -> bool:
