@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from kaudit.agent.health import (
     HealthExpectation,
     HealthObservation,
@@ -17,6 +16,7 @@ from kaudit.agent.health import (
     static_pod_uid,
     tail_of_container_log,
 )
+
 from kaudit.agent.node_agent import ReadyzStreak
 
 WRITTEN = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)

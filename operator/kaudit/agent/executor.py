@@ -19,6 +19,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from kaudit.agent.observe import AgentApi, manifest_facts
+from kaudit.agent.reporter import EntryReporter, iso, iso_millis
 from kaudit.config import RolloutSpec
 from kaudit.desired import DesiredState, EnabledState
 from kaudit.host_records import ChangeTarget, HostSnapshot, PendingChange
@@ -53,8 +55,6 @@ from kaudit.rollout.node_step import (
     StartChange,
     UndoUnwritten,
 )
-from kaudit.agent.observe import AgentApi, manifest_facts
-from kaudit.agent.reporter import EntryReporter, iso, iso_millis
 from kaudit.yamltext import YamlTextError, load_single_document
 
 log = logging.getLogger("kaudit.agent")
@@ -211,7 +211,9 @@ class Executor:
         if not lease.try_acquire():
             if action.report:
                 holder = lease.current_holder()
-                self._report(seen, "Pending", f"waiting for the rollout turn held by {holder}", layout)
+                self._report(
+                    seen, "Pending", f"waiting for the rollout turn held by {holder}", layout
+                )
             return
         if action.report and not self._report(
             seen, "Applying", "validating and writing the policy and manifest", layout
@@ -228,7 +230,9 @@ class Executor:
                 "(hand edit or kubeadm upgrade); writing it again",
                 warning=True,
             )
-        written = self._write_change(action, seen, layout, lease, timeout, auto_rollback)
+        written = self._write_change(
+            action, seen, layout, lease, timeout=timeout, auto_rollback=auto_rollback
+        )
         if written is None:
             return
         self._crash_point(layout, "after-write")
@@ -248,6 +252,7 @@ class Executor:
         seen: Observation,
         layout: HostLayout,
         lease: RolloutLease,
+        *,
         timeout: int,
         auto_rollback: bool,
     ) -> PendingChange | None:
@@ -290,7 +295,9 @@ class Executor:
                 seen, layout, f"nothing was changed: {error}", rolled_back=False, pending=None
             )
             return None
-        log.info("Wrote host files", extra={"node": self.settings.node, "hash": desired.config_hash})
+        log.info(
+            "Wrote host files", extra={"node": self.settings.node, "hash": desired.config_hash}
+        )
         if not result.changed:
             clear_pending_change(layout)
             return None
@@ -322,7 +329,9 @@ class Executor:
         except (OSError, HostError, InputRefusedError) as error:
             log.warning("Could not rewrite the manifest to nudge the kubelet: %s", error)
 
-    def _finish_verified(self, action: FinishVerified, seen: Observation, layout: HostLayout) -> None:
+    def _finish_verified(
+        self, action: FinishVerified, seen: Observation, layout: HostLayout
+    ) -> None:
         pending = action.pending
         clear_pending_change(layout)
         self.log_before.pop(pending.written_at, None)
@@ -342,7 +351,9 @@ class Executor:
         pending = action.pending
         reason = action.reason
         if pending.stage == "written":
-            logs = self.probes.container_log_tail(manifest_facts(seen.host.manifest_text or "", self.settings.node).pod_name)
+            logs = self.probes.container_log_tail(
+                manifest_facts(seen.host.manifest_text or "", self.settings.node).pod_name
+            )
             if logs:
                 reason += "\nlast kube-apiserver log lines:\n" + logs
         log.warning("Rolling back", extra={"node": self.settings.node, "reason": reason})
@@ -447,4 +458,3 @@ def _config_hash_of(manifest_text: str) -> str | None:
         return inspect_manifest(manifest_text, source="backup").config_hash
     except ManifestError:
         return None
-

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import kopf
 
 from kaudit.agent.node_agent import NodeAgent
 from kaudit.config import GROUP, VERSION
-from kaudit.kube.api import PLURAL
+from kaudit.kube.api import PLURAL, KubeApi
 from kaudit.kube.login import RetryForever, login_handler
 
 
@@ -47,7 +47,8 @@ def build_registry(agent: NodeAgent) -> kopf.OperatorRegistry:
     stop = threading.Event()
     node = agent.settings.node_name
 
-    kopf.on.login(registry=registry)(login_handler(api))
+    # The registry runs the real agent only: its API is the Kubernetes client's.
+    kopf.on.login(registry=registry)(login_handler(cast(KubeApi, api)))
 
     @kopf.on.startup(registry=registry)
     def start(settings: kopf.OperatorSettings, **_: Any) -> None:

@@ -38,7 +38,7 @@ from kaudit.kube.api import KubeError
 from kaudit.limits import InputRefusedError
 from kaudit.manifest import ManifestError
 from kaudit.rollout.entries import agent_field_manager
-from kaudit.rollout.node_step import Action, ObserveHealth, Observation, decide
+from kaudit.rollout.node_step import Action, Observation, ObserveHealth, decide
 
 log = logging.getLogger("kaudit.agent")
 
@@ -104,7 +104,10 @@ class NodeAgent:
             ca_file=settings.ca_file,
         )
         self.reporter = EntryReporter(
-            api, node=node, host_root=settings.host_root, clock=clock,
+            api,
+            node=node,
+            host_root=settings.host_root,
+            clock=clock,
             facts_seconds=settings.facts_seconds,
         )
         self.observer = Observer(
@@ -223,9 +226,7 @@ class NodeAgent:
         log_before = (
             self.executor.log_before.get(pending.written_at) if pending is not None else None
         )
-        verdict, mirror = self.observer.health(
-            seen.host, action.expectation, log_before=log_before
-        )
+        verdict, mirror = self.observer.health(seen.host, action.expectation, log_before=log_before)
         return replace(seen, health=verdict, mirror=mirror)
 
     def _watching_since(self, written_at: str | None) -> datetime | None:

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from kaudit.audit_config import ParsedAuditConfig, parse_audit_config
 from kaudit.config import AuditConfigSpec, ConfigError
-from kaudit.desired import DesiredState, DisabledState, desired_state
+from kaudit.desired import DesiredState, DisabledState, EnabledState, desired_state
 from kaudit.host_records import HostFacts
 from kaudit.hostio.files import HostLayout, layout_for, layout_from_state, read_host_facts
 from kaudit.hostio.fs import HostFileSystem
@@ -55,7 +55,7 @@ class AgentApi(Protocol):
     def config_map_value(self, namespace: str, name: str, key: str) -> str | None: ...
     def apply_audit_config_status(
         self, status: Mapping[str, Any], *, field_manager: str
-    ) -> None: ...
+    ) -> object: ...
     def record_event(
         self,
         *,
@@ -261,7 +261,7 @@ class Observer:
 def _wanted_for(spec: AuditConfigSpec, config_map_text: str | None) -> Wanted:
     try:
         desired = desired_state(spec, source=SOURCE, config_map_text=config_map_text)
-        if desired.policy_text is not None:
+        if isinstance(desired, EnabledState):
             # Never write a policy file this agent could not read back.
             check_rendered_size(desired.policy_text, source=SOURCE, limit=MAX_POLICY_BYTES)
     except _SPEC_PROBLEMS as error:
@@ -296,4 +296,3 @@ def manifest_facts(manifest_text: str, node: str) -> ManifestFacts:
             if text.startswith("--advertise-address="):
                 host = text.split("=", 1)[1]
     return ManifestFacts(pod_name=f"{name}-{node}", readyz_url=f"https://{host}:{port}/readyz")
-

@@ -64,7 +64,7 @@ class EntryReporter:
         self.recovered = True
         found = entries.get(self.node)
         if found is not None:
-            self.entry = NodeEntry(**found)  # type: ignore[typeddict-item]
+            self.entry = NodeEntry(**found)
 
     def report(
         self,
@@ -126,10 +126,11 @@ class EntryReporter:
             log.info("Host facts not read: %s", error)
             return
         if facts.newest_backup is not None:
-            entry["newestBackup"] = self._node_path(facts.newest_backup)
-        if facts.audit_log_size is not None and facts.audit_log_last_write is not None:
-            entry["auditLogSizeBytes"] = facts.audit_log_size
-            entry["auditLogLastWrite"] = facts.audit_log_last_write[:19] + "Z"
+            entry["newestBackup"] = self._node_path(facts.newest_backup.path)
+        audit_log = facts.audit_log
+        if audit_log.exists and audit_log.last_write is not None:
+            entry["auditLogSizeBytes"] = audit_log.size_bytes
+            entry["auditLogLastWrite"] = audit_log.last_write[:19] + "Z"
 
     def _node_path(self, path: str) -> str:
         """A path as the node knows it (/etc/...), not as this container mounts it (/host/...)."""
@@ -156,7 +157,9 @@ class EntryReporter:
 
     def remove(self) -> None:
         try:
-            self.api.apply_audit_config_status({"nodeStatuses": []}, field_manager=self.field_manager)
+            self.api.apply_audit_config_status(
+                {"nodeStatuses": []}, field_manager=self.field_manager
+            )
         except KubeError as error:
             if not error.not_found:
                 raise

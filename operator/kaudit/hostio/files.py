@@ -38,11 +38,19 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final, Literal, cast
+from typing import Any, Final, cast
 
 from kaudit import paths as path_rules
 from kaudit.config import DEFAULT_LOG_PATH, HostPathsSpec
 from kaudit.desired import POLICY_FILE_HEADER, DesiredState, EnabledState
+from kaudit.host_records import (
+    DEFAULT_HEALTH_TIMEOUT_SECONDS,
+    PENDING_STAGES,
+    ChangeTarget,
+    HostFacts,
+    HostSnapshot,
+    PendingChange,
+)
 from kaudit.hostio import fs as hostfs
 from kaudit.hostio.description import (
     AuditLogDescription,
@@ -369,14 +377,6 @@ def _disable(layout: HostLayout, *, clock: Clock, checkpoint: Checkpoint) -> App
     )
 
 
-@dataclass(frozen=True, kw_only=True)
-class HostSnapshot:
-    """The two files a change touches, as they were just before it: what a rollback restores."""
-
-    manifest_text: str
-    policy_text: str | None
-
-
 def snapshot_host(layout: HostLayout) -> HostSnapshot:
     return HostSnapshot(
         manifest_text=read_manifest_text(layout), policy_text=read_policy_text(layout)
@@ -416,41 +416,6 @@ def _restore(layout: HostLayout, snapshot: HostSnapshot, *, clock: Clock) -> str
     return str(failed_backup) if failed_backup else None
 
 
-@dataclass(frozen=True, kw_only=True)
-class ChangeTarget:
-    """What a written change is for: the spec's generation and what it asked."""
-
-    generation: int | None
-    enabled: bool
-    config_hash: str | None
-
-
-PendingStage = Literal["written", "restoring"]
-PENDING_STAGES: Final[frozenset[str]] = frozenset({"written", "restoring"})
-DEFAULT_HEALTH_TIMEOUT_SECONDS: Final = 120
-
-
-@dataclass(frozen=True, kw_only=True)
-class PendingChange:
-    """A change written but not yet verified, kept on the host so a restarted agent can finish it
-    (verify) or undo it (restore the snapshot) whatever the AuditConfig says by then.
-
-    It carries what the gate needs from the spec it was written for (the target, the timeout,
-    autoRollback): a spec changed meanwhile must not change how this change is judged.
-    """
-
-    snapshot: HostSnapshot
-    target: ChangeTarget
-    written_at: str  # ISO UTC with milliseconds, "2026-12-02T18:00:00.123Z"
-    health_timeout_seconds: int = DEFAULT_HEALTH_TIMEOUT_SECONDS
-    auto_rollback: bool = True
-    # False: made with no entry to report it on (no AuditConfig, or the node not selected).
-    reported: bool = True
-    stage: PendingStage = "written"
-    restored_at: str | None = None  # set when stage == "restoring"
-    nudged: bool = False  # the kubelet nudge (kubernetes#109596) was done
-
-
 def save_pending_change(layout: HostLayout, pending: PendingChange) -> None:
     layout.files.make_folders(layout.paths.backup_dir, mode=0o700)
     data = {
@@ -466,6 +431,8 @@ def save_pending_change(layout: HostLayout, pending: PendingChange) -> None:
         "stage": pending.stage,
         "restoredAt": pending.restored_at,
         "nudged": pending.nudged,
+        "snapshotHash": pending.snapshot_hash,
+        "failure": pending.failure,
     }
     _write_json(layout, layout.pending_file_path, data, what="pending change")
 
@@ -500,6 +467,8 @@ def load_pending_change(layout: HostLayout) -> PendingChange | None:
         stage="restoring" if stage == "restoring" else "written",
         restored_at=fields_of.time("restoredAt"),
         nudged=fields_of.flag("nudged", default=False),
+        snapshot_hash=fields_of.text("snapshotHash", limit=_MAX_NOTE_CHARS),
+        failure=fields_of.text("failure", limit=MAX_MANIFEST_BYTES),
     )
 
 
@@ -600,18 +569,6 @@ def _describe_audit_log(layout: HostLayout) -> AuditLogDescription:
         size_bytes=info.size,
         last_write=datetime.fromtimestamp(info.mtime, UTC).isoformat(),
     )
-
-
-@dataclass(frozen=True, kw_only=True)
-class HostFacts:
-    """What one agent step reads from the host, exact: the texts are the files' own."""
-
-    manifest_text: str | None
-    policy_text: str | None
-    pending: PendingChange | None
-    audit_log_size: int | None
-    audit_log_mtime: float | None
-    audit_enabled_by_kaudit: bool  # the manifest carries kaudit's annotations
 
 
 def read_host_facts(layout: HostLayout) -> HostFacts:

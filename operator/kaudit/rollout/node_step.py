@@ -17,8 +17,8 @@ itself before it may call it unhealthy.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
@@ -387,14 +387,12 @@ def _decide_turn(seen: Observation, desired: DesiredState) -> Action:
     decision = decide_turn(
         me=seen.node,
         order=seen.order,
-        statuses=seen.entries,
+        entries=seen.entries,
         target=target,
         drift_only=drift,
     )
     if not decision.may_start:
-        if seen.entry.get("phase") in ("RolledBack", "Failed") and failed_for_target(
-            mine, target
-        ):
+        if seen.entry.get("phase") in ("RolledBack", "Failed") and failed_for_target(mine, target):
             return Idle(reason="the failure stays on display until the spec changes")
         return Report(phase="Pending", message=decision.reason)
     if seen.lease is not None and not seen.lease.free_for(seen.node, seen.now):

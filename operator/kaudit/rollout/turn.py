@@ -14,9 +14,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from kaudit.rollout.entries import NodeEntry, RolloutTarget, failed_for_target, node_is_done
+
+# A node in one of these phases may have an API server that is restarting.
+CHANGING_PHASES: Final = frozenset({"Applying", "Verifying"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,6 +60,19 @@ def decide_turn(
             may_start=False,
             reason=f"rollout stopped: {', '.join(stopped)} "
             f"{entries[stopped[0]].get('phase')}; change the spec to resume",
+        )
+    changing = [
+        name
+        for name, entry in sorted(entries.items())
+        if name != me and entry.get("phase") in CHANGING_PHASES
+    ]
+    if changing:
+        # The Lease alone is not enough: a holder that died after its write loses the Lease
+        # when it expires, while its API server may still be restarting. Its entry, on record
+        # before the write, keeps the others waiting until it comes back and verifies.
+        return TurnDecision(
+            may_start=False,
+            reason=f"waiting for {', '.join(changing)}, which is changing its API server",
         )
     if drift_only or me not in order:
         return TurnDecision(may_start=True, reason="drift correction")
