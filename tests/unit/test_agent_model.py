@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from kaudit.kube.api import KubeError
+from tests.unit import test_agent_model_regressions as regressions
 from tests.unit.agent_model.api import SimulatedApi
 from tests.unit.agent_model.invariants import InvariantViolationError
 from tests.unit.agent_model.kubelet import Kubelet
@@ -39,7 +40,7 @@ from tests.unit.agent_model.schedules import (
     generate,
 )
 from tests.unit.agent_model.shrink import find_in_seed, run_schedule, shrink, violation_of
-from tests.unit.agent_model.toy_agents import TurnlessAgent
+from tests.unit.agent_model.toy_agents import CarefulToyAgent, TurnlessAgent
 from tests.unit.agent_model.universe import MANIFEST_PATH, original_text, render_for, renderings
 from tests.unit.agent_model.world import MemoryFileSystem, World
 
@@ -206,3 +207,19 @@ def test_renders_are_whole_kaudit_renders() -> None:
     for config_hash in hashes - {None}:
         assert config_hash is not None
         assert render_for(original, config_hash) in renderings(original)
+
+
+def test_the_model_finds_nothing_wrong_with_a_careful_agent() -> None:
+    """No false alarms: a toy agent that keeps the protocol passes the generated schedules."""
+    for seed in range(150):
+        config, events = generate(seed)
+        found = violation_of(config, events, CarefulToyAgent)
+        assert found is None, f"seed {seed}: {found}"
+
+
+def test_the_regression_schedules_tell_their_story_with_a_careful_agent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(regressions, "AGENT", CarefulToyAgent)
+    regressions.test_defect_1_a_change_written_before_a_crash_is_verified_after_the_spec_moved_on()
+    regressions.test_defect_2_a_crlf_manifest_keeps_its_bytes_through_a_kubelet_nudge_and_disable()

@@ -18,7 +18,10 @@ from tests.unit.agent_model.schedules import (
     WorldConfig,
 )
 from tests.unit.agent_model.universe import MANIFEST_PATH, target
-from tests.unit.agent_model.world import World
+from tests.unit.agent_model.world import World, real_agent
+
+# The agent under test; the model's own tests run these schedules against a toy agent too.
+AGENT = real_agent
 
 
 def test_defect_1_a_change_written_before_a_crash_is_verified_after_the_spec_moved_on() -> None:
@@ -33,7 +36,7 @@ def test_defect_1_a_change_written_before_a_crash_is_verified_after_the_spec_mov
         SetSpec("metadata"),
         Tick(3),
     ]
-    world = World(config)
+    world = World(config, agent_factory=AGENT)
     result = world.run(events)
     first = world.nodes["cp-1"].book
     generation_1 = target("recommended", "a").config_hash
@@ -58,7 +61,7 @@ def test_defect_2_a_crlf_manifest_keeps_its_bytes_through_a_kubelet_nudge_and_di
         *[event for _ in range(45) for event in (Step("cp-1"), Tick())],
         SetSpec("off"),
     ]
-    world = World(config)
+    world = World(config, agent_factory=AGENT)
     result = world.run(events)
     node = world.nodes["cp-1"]
     assert node.book.rewrites >= 1, "the agent never nudged the kubelet"

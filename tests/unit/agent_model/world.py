@@ -127,6 +127,9 @@ class SimNode:
     restart_at: int = 0
     crash: ArmedCrash | None = None
     removed: bool = False
+    # A fault touched this node (its kubelet, its agent, or an outage): a rollback here may
+    # be the agent's fair answer to what it could see, not a start-up failure.
+    faulted: bool = False
 
     @property
     def name(self) -> str:
@@ -339,6 +342,12 @@ class World:
             case Outage(ticks=ticks):
                 if self.faults_on:
                     self.outage_until = max(self.outage_until, self.tick + ticks)
+        touched = isinstance(event, Crash | KubeletSlow | KubeletBlind | KubeletFailing)
+        if touched and event.node in self.nodes and self.faults_on:
+            self.nodes[event.node].faulted = True
+        if isinstance(event, Outage) and self.faults_on:
+            for node in self.nodes.values():
+                node.faulted = True
         self.controller()
 
     def _spec_moved(self) -> None:
@@ -547,11 +556,12 @@ class World:
         )
 
     def _check_stop(self, node: SimNode, wanted: Target, later: list[str]) -> None:
-        if wanted.config_hash not in node.kubelet.failed_starts:
+        if wanted.config_hash not in node.kubelet.failed_starts and not node.faulted:
             raise InvariantViolationError(
                 "4",
                 f"the rollout stopped at {node.name}, whose API server never failed to start"
-                f" config {wanted.config_hash or '(audit off)'}: {self.describe()}",
+                f" config {wanted.config_hash or '(audit off)'} and which no fault touched: "
+                f"{self.describe()}",
             )
         text = node.files.read_text(MANIFEST_PATH, limit=_LIMIT, what="manifest")
         writes = node.book.writes
