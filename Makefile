@@ -14,7 +14,7 @@ help:
 	@echo "make setup       what both need: Debian packages, .venv, Kubernetes and etcd builds, bed images"
 	@echo "make deploy      build the image, load it into the bed, apply deploy/"
 	@echo "make test-unit   run the fast tests only (no cluster)"
-	@echo "make lint        ruff and mypy --strict"
+	@echo "make lint        ruff, mypy --strict and the import-layering contracts"
 	@echo "make testbed-up | testbed-down | testbed-env   manage the local control plane"
 
 ## Idempotent: a second run only checks (seconds).
@@ -25,10 +25,13 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	bash hack/setup.sh --python-only
 
+## lint-imports checks the layering contracts in pyproject.toml on this checkout's package (the
+## PYTHONPATH), not on whichever copy .venv installed in editable mode.
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	PYTHONPATH=$(CURDIR)/operator $(BIN)/lint-imports --no-logo
 
 ## The README's test command: set up, bring the bed up where it can run, pytest, and a loud
 ## summary when tests were skipped. Extra pytest arguments: make test PYTEST_ARGS='-k rollout'.

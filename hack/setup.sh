@@ -49,7 +49,7 @@ step_python() {
   local logfile="$VENV/install.log"
   "$PYTHON" -m venv "$VENV"
   : >"$logfile"
-  run_with_progress "pip install -e '.[test]' (kopf, kubernetes, ruamel.yaml, pytest, mypy, ruff)" \
+  run_with_progress "pip install -e '.[test]' (kopf, kubernetes, ruamel.yaml, pytest, mypy, ruff, import-linter)" \
     "$logfile" pip_install
   touch "$VENV/.installed"
   STEP_NOTE="$("$VENV/bin/pip" list --format=freeze 2>/dev/null | wc -l) packages"

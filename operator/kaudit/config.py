@@ -150,7 +150,6 @@ class HostPathsSpec:
 
 @dataclass(frozen=True, kw_only=True)
 class RolloutSpec:
-    max_unavailable: int = 1
     health_timeout_seconds: int = 300
     auto_rollback: bool = True
 
@@ -466,16 +465,20 @@ def _node_selector(reader: _Reader, data: object) -> Mapping[str, str]:
 def _rollout_spec(reader: _Reader, data: object) -> RolloutSpec:
     where = "spec.rollout"
     rollout = reader.mapping(data, where)
-    reader.known_keys(rollout, where, {"maxUnavailable", "healthTimeoutSeconds", "autoRollback"})
+    if "maxUnavailable" in rollout:
+        # Published once but never acted on: a field that promises several nodes at once and
+        # silently changes one would mislead whoever sets it.
+        raise reader.fail(
+            f"{where}.maxUnavailable",
+            "this field was removed: kaudit always changes one node at a time, so that at most "
+            "one API server restarts at once; delete the field",
+        )
+    reader.known_keys(rollout, where, {"healthTimeoutSeconds", "autoRollback"})
     defaults = RolloutSpec()
-    max_unavailable = reader.optional_int(
-        rollout, "maxUnavailable", where, default=defaults.max_unavailable, minimum=1
-    )
     timeout = reader.optional_int(
         rollout, "healthTimeoutSeconds", where, default=defaults.health_timeout_seconds, minimum=10
     )
     return RolloutSpec(
-        max_unavailable=max_unavailable if max_unavailable is not None else 1,
         health_timeout_seconds=timeout if timeout is not None else 300,
         auto_rollback=reader.boolean(rollout, "autoRollback", where, default=True),
     )

@@ -421,7 +421,12 @@ SPECS: tuple[SpecInput, ...] = (
     ),
     SpecInput(
         id="wrong-types",
-        make=lambda: {"hostPaths": [], "log": "x", "policy": 5, "rollout": {"maxUnavailable": "a"}},
+        make=lambda: {
+            "hostPaths": [],
+            "log": "x",
+            "policy": 5,
+            "rollout": {"healthTimeoutSeconds": "a"},
+        },
         expect="refused",
         names=("spec",),
     ),

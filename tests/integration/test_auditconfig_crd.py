@@ -52,11 +52,7 @@ def test_the_seed_defaults_are_filled_in_by_the_api_server(crd: Cluster) -> None
         "maxSize": 100,
     }
     assert spec["hostPaths"]["backupDir"] == "/etc/kubernetes/tmp/kaudit"
-    assert spec["rollout"] == {
-        "maxUnavailable": 1,
-        "healthTimeoutSeconds": 300,
-        "autoRollback": True,
-    }
+    assert spec["rollout"] == {"healthTimeoutSeconds": 300, "autoRollback": True}
     assert spec["kubeadmConfig"] == {"record": True}
 
 

@@ -218,6 +218,12 @@ def test_a_file_of_another_kind_is_refused() -> None:
             "spec.rollout.healthTimeoutSeconds",
             "at least 10",
         ),
+        # Published once, never acted on: refused with why, not silently ignored.
+        (
+            "rollout: {maxUnavailable: 1}\n",
+            "spec.rollout.maxUnavailable",
+            "removed: kaudit always changes one node at a time",
+        ),
         ("nodeSelector: {'bad key!': ''}\n", "spec.nodeSelector", "label key"),
         ("policy: {configMapRef: {key: p.yaml}}\n", "spec.policy.configMapRef.name", "required"),
         ("colour: blue\n", "spec.colour", "unknown field"),

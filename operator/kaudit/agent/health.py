@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from kaudit.manifest import ANNOTATION_CONFIG_HASH
-from kaudit.rollout import parse_time
+from kaudit.rollout.turn import parse_time
 
 
 @dataclass(frozen=True, kw_only=True)

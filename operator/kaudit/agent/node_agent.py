@@ -83,14 +83,16 @@ from kaudit.manifest import (
     same_pod,
 )
 from kaudit.policy import PolicyError, check_rendered_size
-from kaudit.rollout import (
+from kaudit.rollout.entries import (
+    NodeEntry,
+    NodePhase,
     RolloutTarget,
-    decide_turn,
+    agent_field_manager,
     failed_for_target,
     node_is_done,
-    rollout_order,
+    updated_entry,
 )
-from kaudit.status import NodePhase, NodeStatus, agent_field_manager, updated_entry
+from kaudit.rollout.turn import decide_turn, rollout_order
 from kaudit.yamltext import YamlTextError, load_single_document
 
 log = logging.getLogger("kaudit.agent")
@@ -150,7 +152,7 @@ class Plan:
     problem: str | None = None
     body: Mapping[str, Any] | None = None
     order: list[str] = field(default_factory=list)
-    statuses: dict[str, NodeStatus] = field(default_factory=dict)
+    statuses: dict[str, NodeEntry] = field(default_factory=dict)
 
     @property
     def target(self) -> RolloutTarget:
@@ -193,7 +195,7 @@ class NodeAgent:
         self.clock = clock
         self.sleep = sleep
         self.wake = threading.Event()
-        self.entry: NodeStatus = NodeStatus(nodeName=settings.node_name)
+        self.entry: NodeEntry = NodeEntry(nodeName=settings.node_name)
         self.entry_dirty = False
         self.entry_recovered = False
         self.facts_refreshed = float("-inf")
@@ -480,7 +482,7 @@ class NodeAgent:
         decision = decide_turn(
             me=self.settings.node_name,
             order=plan.order,
-            statuses=plan.statuses,
+            entries=plan.statuses,
             target=target,
             drift_only=drift or not report,
         )
@@ -887,7 +889,7 @@ class NodeAgent:
         self.entry_recovered = True
         for entry in (body.get("status") or {}).get("nodeStatuses") or []:
             if entry.get("nodeName") == self.settings.node_name:
-                self.entry = NodeStatus(**entry)  # type: ignore[typeddict-item]
+                self.entry = NodeEntry(**entry)  # type: ignore[typeddict-item]
 
     def _report(
         self,
@@ -972,7 +974,7 @@ class NodeAgent:
         except KubeError as error:
             if not error.not_found:
                 raise
-        self.entry = NodeStatus(nodeName=self.settings.node_name)
+        self.entry = NodeEntry(nodeName=self.settings.node_name)
 
     def _fail(
         self,

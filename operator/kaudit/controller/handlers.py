@@ -15,9 +15,10 @@ from typing import Any, Final
 
 import kopf
 
+from kaudit.audit_config import parse_audit_config
 from kaudit.config import GROUP, VERSION
 from kaudit.controller.admission import review_audit_config
-from kaudit.controller.summary import (
+from kaudit.controller.status_update import (
     nodes_still_enabled,
     record_node_transitions,
     refresh_status,
@@ -119,11 +120,13 @@ def build_registry(api: KubeApi, options: ControllerOptions) -> kopf.OperatorReg
         config = await asyncio.to_thread(api.get_audit_config)
         if config is None:
             return
-        ref = ((config.get("spec") or {}).get("policy") or {}).get("configMapRef") or {}
+        spec = parse_audit_config(config).spec
+        ref = spec.policy.config_map_ref if spec is not None else None
         meta = body.get("metadata") or {}
-        if ref.get("name") == meta.get("name") and (
-            ref.get("namespace") or "kaudit-system"
-        ) == meta.get("namespace"):
+        if ref is not None and (ref.namespace, ref.name) == (
+            meta.get("namespace"),
+            meta.get("name"),
+        ):
             await asyncio.to_thread(refresh_status, api)
 
     @kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry, backoff=5)

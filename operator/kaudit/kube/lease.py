@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kaudit.kube.api import KubeApi, KubeError
-from kaudit.rollout import lease_view, micro_time
+from kaudit.rollout.turn import lease_view, micro_time
 
 
 class RolloutLease:

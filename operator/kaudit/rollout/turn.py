@@ -16,14 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from kaudit.status import NodeStatus
-
-
-@dataclass(frozen=True, kw_only=True)
-class RolloutTarget:
-    generation: int | None
-    enabled: bool
-    config_hash: str | None
+from kaudit.rollout.entries import NodeEntry, RolloutTarget, failed_for_target, node_is_done
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,28 +30,11 @@ def rollout_order(nodes: Sequence[str]) -> list[str]:
     return sorted(set(nodes))
 
 
-def node_is_done(entry: NodeStatus | None, target: RolloutTarget) -> bool:
-    if entry is None or entry.get("observedGeneration") != target.generation:
-        return False
-    if target.enabled:
-        return entry.get("phase") == "Applied" and entry.get("configHash") == target.config_hash
-    return entry.get("phase") == "Disabled"
-
-
-def failed_for_target(entry: NodeStatus | None, target: RolloutTarget) -> bool:
-    """The node already failed this very change: trying again would fail the same way."""
-    return (
-        entry is not None
-        and entry.get("phase") in ("RolledBack", "Failed")
-        and entry.get("observedGeneration") == target.generation
-    )
-
-
 def decide_turn(
     *,
     me: str,
     order: Sequence[str],
-    statuses: Mapping[str, NodeStatus],
+    entries: Mapping[str, NodeEntry],
     target: RolloutTarget,
     drift_only: bool = False,
 ) -> TurnDecision:
@@ -68,24 +44,24 @@ def decide_turn(
     edit, kubeadm upgrade); that does not wait for earlier nodes, but still for a stopped
     rollout and for the lease.
     """
-    if failed_for_target(statuses.get(me), target):
+    if failed_for_target(entries.get(me), target):
         return TurnDecision(
             may_start=False,
             reason="this change failed here already; the rollout waits for a spec change",
         )
     stopped = [
-        name for name in order if name != me and failed_for_target(statuses.get(name), target)
+        name for name in order if name != me and failed_for_target(entries.get(name), target)
     ]
     if stopped:
         return TurnDecision(
             may_start=False,
             reason=f"rollout stopped: {', '.join(stopped)} "
-            f"{statuses[stopped[0]].get('phase')}; change the spec to resume",
+            f"{entries[stopped[0]].get('phase')}; change the spec to resume",
         )
     if drift_only or me not in order:
         return TurnDecision(may_start=True, reason="drift correction")
     before = order[: order.index(me)]
-    waiting = [name for name in before if not node_is_done(statuses.get(name), target)]
+    waiting = [name for name in before if not node_is_done(entries.get(name), target)]
     if waiting:
         return TurnDecision(
             may_start=False, reason=f"waiting for {', '.join(waiting)} to finish first"

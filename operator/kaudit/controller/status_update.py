@@ -1,4 +1,4 @@
-"""The controller's part of the status: conditions, counts and Events from the nodes' entries.
+"""The controller's status update: the nodes' entries in, conditions, counts and Events out.
 
 The controller owns these fields through server-side apply (field manager kaudit-controller);
 each agent owns its own nodeStatuses entry. Neither overwrites the other. status.kubeadmConfig
@@ -14,21 +14,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from kaudit.config import AuditConfigSpec, ConfigError, audit_config_spec_from_data
+from kaudit.audit_config import ParsedAuditConfig, parse_audit_config
+from kaudit.config import AuditConfigSpec, ConfigError
 from kaudit.controller.kubeadm_sync import KubeadmSync, sync_kubeadm_config
 from kaudit.desired import desired_state
 from kaudit.kube.api import KubeApi, KubeError
 from kaudit.manifest import AuditPatch
 from kaudit.policy import PolicyError
-from kaudit.rollout import rollout_order
-from kaudit.status import (
-    NodeStatus,
-    Summary,
-    Target,
-    agent_field_manager,
-    entries_not_listed,
-    summarize,
-)
+from kaudit.rollout.conditions import Summary, summarize
+from kaudit.rollout.entries import RolloutTarget, agent_field_manager, entries_not_listed
+from kaudit.rollout.turn import rollout_order
 
 log = logging.getLogger("kaudit.controller")
 
@@ -51,43 +46,41 @@ class Computed:
     patch: AuditPatch | None  # what the nodes apply; None when off or invalid
 
 
-def compute_summary(api: KubeApi, body: Mapping[str, Any], selected: list[str]) -> Computed:
+def compute_summary(api: KubeApi, config: ParsedAuditConfig, selected: list[str]) -> Computed:
     """The summary and the status fields the controller writes, for the object as it is now.
 
     selected: the nodes spec.nodeSelector picks, in rollout order (selected_nodes gives them).
     """
-    metadata = body.get("metadata") or {}
-    generation = int(metadata.get("generation") or 0)
-    status = body.get("status") or {}
-    problem = None
-    spec = AuditConfigSpec()
+    problem = config.problem
+    spec = config.spec or AuditConfigSpec()
     config_hash = None
     patch = None
-    try:
-        spec = audit_config_spec_from_data(body.get("spec") or {}, source="AuditConfig cluster")
-        ref = spec.policy.config_map_ref
-        text = api.config_map_value(ref.namespace, ref.name, ref.key) if ref else None
-        if ref is not None and text is None:
-            problem = f"ConfigMap {ref.namespace}/{ref.name} key {ref.key} not found"
-        else:
-            deleting = bool(metadata.get("deletionTimestamp"))
-            wanted = spec if not deleting else AuditConfigSpec(enabled=False)
-            desired = desired_state(wanted, source="AuditConfig cluster", config_map_text=text)
-            config_hash, patch = desired.config_hash, desired.patch
-    except (ConfigError, PolicyError) as error:
-        problem = str(error)
-    enabled = spec.enabled and not metadata.get("deletionTimestamp")
+    if config.spec is not None:
+        try:
+            ref = spec.policy.config_map_ref
+            text = api.config_map_value(ref.namespace, ref.name, ref.key) if ref else None
+            if ref is not None and text is None:
+                problem = f"ConfigMap {ref.namespace}/{ref.name} key {ref.key} not found"
+            else:
+                wanted = spec if not config.deleting else AuditConfigSpec(enabled=False)
+                desired = desired_state(wanted, source="AuditConfig cluster", config_map_text=text)
+                config_hash, patch = desired.config_hash, desired.patch
+        except (ConfigError, PolicyError) as error:
+            problem = str(error)
+    enabled = spec.enabled and not config.deleting
+    status = status_of(config.body)
     summary = summarize(
-        target=Target(
-            generation=generation, enabled=enabled, config_hash=config_hash, policy_problem=problem
+        target=RolloutTarget(
+            generation=config.generation, enabled=enabled, config_hash=config_hash
         ),
+        policy_problem=problem,
         selected_nodes=selected,
-        node_statuses=[NodeStatus(**e) for e in status.get("nodeStatuses") or []],  # type: ignore[typeddict-item]
-        previous=status.get("conditions") or [],
+        entries=config.entries,
+        previous=[c for c in _as_list(status.get("conditions")) if isinstance(c, Mapping)],
         now=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     )
     fields: dict[str, Any] = {
-        "observedGeneration": generation,
+        "observedGeneration": config.generation or 0,
         "phase": summary.phase,
         "message": summary.message,
         "nodesReady": summary.nodes_ready,
@@ -97,7 +90,7 @@ def compute_summary(api: KubeApi, body: Mapping[str, Any], selected: list[str]) 
     }
     if config_hash:
         fields["targetConfigHash"] = config_hash
-    return Computed(summary=summary, fields=fields, spec=spec, enabled=bool(enabled), patch=patch)
+    return Computed(summary=summary, fields=fields, spec=spec, enabled=enabled, patch=patch)
 
 
 def refresh_status(api: KubeApi) -> Summary | None:
@@ -111,14 +104,15 @@ def refresh_status(api: KubeApi) -> Summary | None:
         body = api.get_audit_config()
         if body is None:
             return None
-        selected = selected_nodes(api, body)
-        if _forget_removed_nodes(api, body, selected):
+        config = parse_audit_config(body)
+        selected = selected_nodes(api, config)
+        if _forget_removed_nodes(api, config, selected):
             continue
-        computed = compute_summary(api, body, selected)
+        computed = compute_summary(api, config, selected)
         summary, fields = computed.summary, computed.fields
         kubeadm = sync_kubeadm(api, body, computed)
         fields["kubeadmConfig"] = kubeadm.message
-        status = body.get("status") or {}
+        status = status_of(body)
         if {key: status.get(key) for key in fields} == fields:
             return summary
         try:
@@ -143,23 +137,19 @@ def refresh_status(api: KubeApi) -> Summary | None:
     return None
 
 
-def selected_nodes(api: KubeApi, body: Mapping[str, Any]) -> list[str]:
+def selected_nodes(api: KubeApi, config: ParsedAuditConfig) -> list[str]:
     """The nodes spec.nodeSelector picks, in rollout order (the default spec's when unreadable)."""
-    try:
-        spec = audit_config_spec_from_data(body.get("spec") or {}, source="AuditConfig cluster")
-    except ConfigError:
-        spec = AuditConfigSpec()
+    spec = config.spec or AuditConfigSpec()
     return rollout_order(api.node_names(spec.node_selector))
 
 
-def _forget_removed_nodes(api: KubeApi, body: Mapping[str, Any], selected: list[str]) -> bool:
+def _forget_removed_nodes(api: KubeApi, config: ParsedAuditConfig, selected: list[str]) -> bool:
     """Drop the entries of nodes deleted from the cluster; True when one was dropped.
 
     Only an entry of a node the selector did not list is looked up: usually none.
     Applying an empty list as the node's own field manager removes exactly its entry.
     """
-    entries = (body.get("status") or {}).get("nodeStatuses") or []
-    unlisted = entries_not_listed(entries, selected)
+    unlisted = entries_not_listed(config.entries.values(), selected)
     removed = [name for name in unlisted if not api.node_exists(name)]
     for name in removed:
         log.info("Node %s left the cluster; removing its status entry", name)
@@ -193,10 +183,7 @@ def release_kubeadm_config(api: KubeApi, body: Mapping[str, Any]) -> None:
     (every selected node Disabled) has passed; the summary of a deleted object may not have
     caught up with the agents' last reports by then, and there will be no later refresh.
     """
-    try:
-        spec = audit_config_spec_from_data(body.get("spec") or {}, source="AuditConfig cluster")
-    except ConfigError:
-        spec = AuditConfigSpec()
+    spec = parse_audit_config(body).spec or AuditConfigSpec()
     result = sync_kubeadm_config(
         api,
         record=spec.kubeadm_config.record,
@@ -219,9 +206,9 @@ def record_node_transitions(
 ) -> dict[str, str]:
     """Events for node phases that changed since the last seen body; returns the new phases."""
     phases: dict[str, str] = {}
-    for entry in (body.get("status") or {}).get("nodeStatuses") or []:
-        name, phase = entry.get("nodeName"), entry.get("phase")
-        if not name or not phase:
+    for name, entry in parse_audit_config(body).entries.items():
+        phase = entry.get("phase")
+        if not phase:
             continue
         phases[name] = phase
         if previous.get(name) != phase and phase in _NODE_EVENTS and name in previous:
@@ -233,10 +220,22 @@ def record_node_transitions(
 
 def nodes_still_enabled(api: KubeApi, body: Mapping[str, Any]) -> list[str]:
     """Selected nodes whose agent has not yet reported audit logging off."""
-    entries = {e.get("nodeName"): e for e in (body.get("status") or {}).get("nodeStatuses") or []}
+    config = parse_audit_config(body)
     return [
-        n for n in selected_nodes(api, body) if (entries.get(n) or {}).get("phase") != "Disabled"
+        name
+        for name in selected_nodes(api, config)
+        if (config.entries.get(name) or {}).get("phase") != "Disabled"
     ]
+
+
+def status_of(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The object's status as read; {} when there is none or it is not a mapping."""
+    status = body.get("status")
+    return status if isinstance(status, Mapping) else {}
+
+
+def _as_list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _record(
