@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kaudit.agent.health import (
+from kaudit.agent.observe import ReadyzStreak
+from kaudit.hostio.probes import container_log_mtime, tail_of_container_log
+from kaudit.rollout.health import (
     HealthExpectation,
     HealthObservation,
     HealthVerdict,
-    container_log_mtime,
     evaluate_health,
     static_pod_uid,
-    tail_of_container_log,
 )
-
-from kaudit.agent.node_agent import ReadyzStreak
 
 WRITTEN = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
 EXPECT = HealthExpectation(
@@ -286,10 +284,13 @@ def test_the_kubelet_gets_its_time_to_report_before_the_node_is_believed() -> No
 
 
 def test_the_readyz_streak_restarts_when_readyz_fails() -> None:
-    clock = iter([100.0, 112.5, 130.0, 131.0, 140.0])
-    streak = ReadyzStreak(clock=lambda: next(clock))
-    assert streak.seen(True) == 0.0
-    assert streak.seen(True) == 12.5
-    assert streak.seen(False) == 0.0
-    assert streak.seen(True) == 0.0
-    assert streak.seen(True) == 9.0
+    start = datetime(2026, 12, 2, 12, 0, 0, tzinfo=UTC)
+    at = [start + timedelta(seconds=s) for s in (0.0, 12.5, 30.0, 31.0, 40.0)]
+    streak = ReadyzStreak()
+    assert streak.seen("gate", True, at[0]) == 0.0
+    assert streak.seen("gate", True, at[1]) == 12.5
+    assert streak.seen("gate", False, at[2]) == 0.0
+    assert streak.seen("gate", True, at[3]) == 0.0
+    assert streak.seen("gate", True, at[4]) == 9.0
+    # Another gate (another change watched) starts its own streak.
+    assert streak.seen("next gate", True, at[4]) == 0.0
