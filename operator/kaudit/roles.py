@@ -86,7 +86,8 @@ def run_agent(
 def crash_points_for(node_name: str, setting: str) -> frozenset[str]:
     """KAUDIT_CRASH_AT="cp-1:after-backup,cp-2:after-write": this node's fault-injection points.
 
-    For the end-to-end tests only: one DaemonSet setting names points on chosen nodes.
+    For the end-to-end tests only: one DaemonSet setting names points on chosen nodes. A point
+    named "hold-..." (cp-1:hold-after-write) blocks the agent there instead of exiting.
     """
     points = set()
     for item in setting.split(","):

@@ -131,7 +131,9 @@ class AgentSettings:
     readyz_url: str | None = None
     pod_log_root: Path | None = None
     # Fault injection for the end-to-end tests: points ("after-backup", "after-write") where
-    # this agent exits at once, as a crash would, the first time it passes them.
+    # this agent exits at once, as a crash would, the first time it passes them. A "hold-"
+    # point ("hold-after-write") blocks instead, as a hung process would, so that a test can
+    # change the spec before it kills the agent and its successor starts.
     crash_points: frozenset[str] = frozenset()
 
     @property
@@ -552,6 +554,7 @@ class NodeAgent:
             self._confirm(plan, layout)
             return
         self._crash_point(layout)("after-write")
+        self._crash_point(layout)("hold-after-write")
         if report:
             self._report(
                 plan,
@@ -710,6 +713,10 @@ class NodeAgent:
             if marker.exists():
                 return  # once per node: the restarted agent must be able to finish
             write_file_atomically(marker, iso(self.clock()) + "\n")
+            if point.startswith("hold-"):
+                # No renewal, no report, no exit: only killing the pod ends this agent.
+                log.error("Fault injection: holding at %s as a hung process would", point)
+                threading.Event().wait()
             log.error("Fault injection: exiting at %s as a crash would", point)
             logging.shutdown()
             os._exit(86)
