@@ -28,6 +28,8 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
+from kaudit.config import audit_config_spec_from_data
+from kaudit.desired import desired_state
 from kaudit.yamltext import YamlTextError, load_single_document
 from tests.e2e.operator_support import CONFIG, KAUDIT, undeploy, wait_until
 from tests.testbed import K8S_BIN, KAUDIT_TESTBED, REPO_ROOT, BedNode
@@ -632,6 +634,18 @@ def test_a_node_that_fails_its_gate_is_rolled_back_and_the_rollout_stops(clean: 
         blocker.rmdir()
 
 
+AUDIT_FLAG_NAMES = frozenset(
+    (
+        "--audit-log-maxage",
+        "--audit-log-maxbackup",
+        "--audit-log-maxsize",
+        "--audit-log-path",
+        "--audit-policy-file",
+    )
+)
+BUSY_PHASES = ("Applying", "Verifying")
+
+
 def manifest_is_whole(original: bytes) -> Callable[[str, bytes], str | None]:
     """A manifest the kubelet may see: kubeadm's own, or one with all of kaudit's change."""
 
@@ -649,14 +663,7 @@ def manifest_is_whole(original: bytes) -> Callable[[str, bytes], str | None]:
         flags = {str(arg).split("=", 1)[0] for arg in command if str(arg).startswith("--audit")}
         if "kaudit.io/config-hash" not in annotations:
             return "changed without kaudit's annotation"
-        wanted = {
-            "--audit-log-maxage",
-            "--audit-log-maxbackup",
-            "--audit-log-maxsize",
-            "--audit-log-path",
-            "--audit-policy-file",
-        }
-        if flags != wanted:
+        if flags != AUDIT_FLAG_NAMES:
             return f"audit flags {sorted(flags)}"
         return None
 
@@ -730,6 +737,218 @@ def test_an_agent_killed_mid_change_leaves_no_partial_file_and_its_successor_fin
         for node in ha.nodes:
             for marker in node.path("/etc/kubernetes/tmp/kaudit").glob("kaudit-crashed-*"):
                 marker.unlink()
+
+
+def agent_pod(ha: Ha, node: str) -> dict[str, Any]:
+    """The kaudit agent pod the DaemonSet runs on `node` (the newest, while one is replaced)."""
+    pods: list[dict[str, Any]] = ha.any.kubectl_json(
+        "get",
+        "pods",
+        "-n",
+        "kaudit-node",
+        "-l",
+        "app.kubernetes.io/component=agent",
+        "--field-selector",
+        f"spec.nodeName={node}",
+    )["items"]
+    assert pods, f"no agent pod on {node}"
+    return max(pods, key=lambda pod: str(pod["metadata"]["creationTimestamp"]))
+
+
+def config_hash_for(spec: str) -> str:
+    """The config hash kaudit writes for an AuditConfig with this spec (what a node must run)."""
+    body = load_single_document(CONFIG.format(spec=spec))
+    assert isinstance(body, dict)
+    parsed = audit_config_spec_from_data(body["spec"], source="test")
+    config_hash = desired_state(parsed, source="test").config_hash
+    assert config_hash
+    return config_hash
+
+
+def manifest_config_hash(node: BedNode) -> str | None:
+    """The kaudit.io/config-hash annotation of the node's manifest: the change written there."""
+    pod = load_single_document(node.manifest_path.read_text())
+    assert isinstance(pod, dict)
+    value = ((pod.get("metadata") or {}).get("annotations") or {}).get("kaudit.io/config-hash")
+    return str(value) if value is not None else None
+
+
+class EntryWatcher(Poller):
+    """Reads the node entries every second: each distinct view, and every failure shown."""
+
+    def __init__(self, ha: Ha) -> None:
+        super().__init__()
+        self.ha = ha
+        self.views: list[dict[str, str]] = []
+        self.failures: list[str] = []
+
+    def poll(self) -> None:
+        try:
+            entries = self.ha.entries()
+        except (AssertionError, subprocess.SubprocessError, ValueError):
+            return  # the API server behind the load balancer may be restarting
+        view = {
+            name: f"{entry.get('phase', '')}@{entry.get('observedGeneration')}"
+            for name, entry in sorted(entries.items())
+        }
+        if not self.views or self.views[-1] != view:
+            self.views.append(view)
+        for name, entry in sorted(entries.items()):
+            if entry.get("phase") in ("RolledBack", "Failed"):
+                message = str(entry.get("message", "")).splitlines()[:1]
+                seen = (
+                    f"{name} {entry['phase']} (generation {entry.get('observedGeneration')}): "
+                    f"{message[0] if message else ''}"
+                )
+                if seen not in self.failures:
+                    self.failures.append(seen)
+
+
+def test_a_change_left_unverified_by_a_crash_is_verified_after_a_spec_change_and_the_rollout_goes_on(  # noqa: E501
+    clean: Ha,
+) -> None:
+    """Issue 12, defect 1: a change written for generation 1 meets generation 2 after a crash.
+
+    cp-1's agent writes its change for generation 1 and hangs before verifying it (the
+    hold-after-write fault point: no renewal, no report); only then does the spec move to
+    generation 2 (another preset), and only then is the hung agent killed, so its successor
+    always finds a change written for a generation that is no longer the spec's. The kubelet
+    runs that change healthily: cp-1 must verify it, never be RolledBack or Failed, and the
+    rollout must go on to generation 2 on every node. Before the fix the successor's gate
+    expected no config hash at all, rolled the healthy change back and reported the failure for
+    generation 2, and decide_turn then kept every node from moving until the spec changed again.
+    """
+    ha = clean
+    cp1 = ha.node("cp-1")
+    marker = cp1.path("/etc/kubernetes/tmp/kaudit/kaudit-crashed-hold-after-write")
+    first = "  rollout:\n    healthTimeoutSeconds: 120\n"
+    second = first + "  policy:\n    preset: Metadata\n"
+    first_hash, second_hash = config_hash_for(first), config_hash_for(second)
+    assert first_hash != second_hash
+    set_agent_env(ha, KAUDIT_CRASH_AT="cp-1:hold-after-write")
+    kubelet_offsets = {n.name: kubelet_log_size(n) for n in ha.nodes}
+    try:
+        checks = {n.name: manifest_is_whole(ha.originals[n.name]) for n in ha.nodes}
+        with (
+            ManifestWatcher(ha, lambda name, text: checks[name](name, text)) as watcher,
+            EntryWatcher(ha) as entries_seen,
+        ):
+            ha.apply(first)
+            wait_until(
+                "cp-1's agent to hold after its write",
+                marker.is_file,
+                timeout=ROLLOUT_TIMEOUT,
+                describe=ha.describe,
+            )
+            held = agent_pod(ha, "cp-1")
+            # The change on cp-1 is generation 1's, and its agent is held, not restarted.
+            assert manifest_config_hash(cp1) == first_hash
+            assert held["status"]["containerStatuses"][0]["restartCount"] == 0
+            ha.apply(second)
+            body = ha.config()
+            assert body is not None
+            assert body["metadata"]["generation"] == 2
+            # What the issue's successor meets: the kubelet runs generation 1's change healthily.
+            wait_until(
+                "cp-1's kubelet to run generation 1's change",
+                lambda: (
+                    (pod := ha.reported_running(cp1)) is not None
+                    and pod["metadata"]["annotations"].get("kaudit.io/config-hash") == first_hash
+                    and any(s.get("ready") for s in pod["status"]["containerStatuses"])
+                ),
+                timeout=300,
+                describe=ha.describe,
+            )
+            ha.kubectl_until_accepted(
+                "delete",
+                "pod",
+                "-n",
+                "kaudit-node",
+                "--force",
+                "--grace-period=0",
+                held["metadata"]["name"],
+            )
+
+            def every_node_applied_for_generation_2() -> bool:
+                if entries_seen.failures:
+                    pytest.fail(
+                        f"a node was rolled back or failed: {entries_seen.failures}\n"
+                        f"{ha.describe()}\nphases seen: {entries_seen.views}",
+                        pytrace=False,
+                    )
+                entries = ha.entries()
+                return all(
+                    entries.get(n.name, {}).get("phase") == "Applied"
+                    and entries[n.name].get("observedGeneration") == 2
+                    and entries[n.name].get("configHash") == second_hash
+                    for n in ha.nodes
+                )
+
+            wait_until(
+                "every node Applied for generation 2",
+                every_node_applied_for_generation_2,
+                timeout=ROLLOUT_TIMEOUT,
+                describe=lambda: f"{ha.describe()}\nphases seen: {entries_seen.views}",
+            )
+            ha.wait_ready()
+        assert entries_seen.failures == [], entries_seen.views
+        assert watcher.problems == []
+        assert watcher.leftovers() == {}
+        assert watcher.reads > 100
+        # One node at a time all along, the held one included.
+        for view in entries_seen.views:
+            busy = [name for name, seen in view.items() if seen.split("@")[0] in BUSY_PHASES]
+            assert len(busy) <= 1, entries_seen.views
+        assert agent_pod(ha, "cp-1")["metadata"]["uid"] != held["metadata"]["uid"]
+        body = ha.config()
+        assert body is not None
+        for node in ha.nodes:
+            entry = entries_of(body)[node.name]
+            assert entry["phase"] == "Applied", ha.describe()
+            assert entry["observedGeneration"] == 2
+            assert entry["configHash"] == second_hash
+            # No failure was ever recorded, not even one too brief for the watcher to see.
+            assert "lastFailedReason" not in entry, entry["lastFailedReason"]
+            assert not entry.get("failureCount"), entry
+            assert manifest_config_hash(node) == second_hash
+            pod = wait_until(
+                f"{node.name}'s kubelet to report generation 2's kube-apiserver running",
+                lambda n=node: (
+                    (pod := ha.reported_running(n)) is not None
+                    and pod["metadata"]["annotations"].get("kaudit.io/config-hash") == second_hash
+                    and pod
+                ),
+                timeout=180,
+            )
+            assert pod
+            flags = running_audit_flags(node)
+            assert POLICY_FLAG in flags
+            assert {flag.split("=", 1)[0] for flag in flags} == AUDIT_FLAG_NAMES
+            # The kubelet never met a manifest it could not read.
+            log = kubelet_log_since(node, kubelet_offsets[node.name])
+            assert "Could not process manifest file" not in log
+            assert "failed to decode" not in log.lower()
+        # Neither the agent's own Events nor the controller's AuditConfigDegraded ("node cp-1
+        # RolledBack: ...") about this AuditConfig: a user would see either one.
+        events = ha.any.kubectl_json("get", "events", "-n", "default")["items"]
+        failure_events = [
+            f"{e.get('reason')}: {e.get('message', '')}"
+            for e in events
+            if e["involvedObject"].get("uid") == body["metadata"]["uid"]
+            and e.get("type") == "Warning"
+            and (
+                e.get("reason") in ("RolledBack", "Failed", "AuditConfigDegraded")
+                or any(word in e.get("message", "") for word in ("RolledBack", "Failed"))
+            )
+        ]
+        assert failure_events == []
+    finally:
+        ha.any.kubectl(
+            "set", "env", "-n", "kaudit-node", "daemonset/kaudit-agent", "KAUDIT_CRASH_AT-"
+        )
+        ha.delete_and_wait()
+        for marker_file in cp1.path("/etc/kubernetes/tmp/kaudit").glob("kaudit-crashed-*"):
+            marker_file.unlink()
 
 
 def wait_for_phase(ha: Ha, node: str, phase: str) -> None:
